@@ -1,0 +1,24 @@
+"""graphc: a static-graph compiler. Declare a graph, differentiate it symbolically,
+compile it to Numba kernels.
+
+    import graphc as gc
+    x = gc.input("x", shape=("N", 3))
+    loss = gc.sum(gc.tanh(x) ** 2)
+    (dx,) = gc.grad(loss, [x])
+    f = gc.compile([x], [loss, dx])
+"""
+
+from graphc import nn
+from graphc.autodiff import grad
+from graphc.compiler import compile, compile_grad
+from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
+from graphc.gradcheck import check_grad
+from graphc.inspect import show, to_dot, to_networkx
+from graphc.ir.node import Node
+from graphc.ops import *  # noqa: F403 - the op functions are the public API
+from graphc.ops import __all__ as _ops
+
+__version__ = "0.1.0"
+
+__all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
+           "check_grad", "compile", "compile_grad", "grad", "nn", "show", "to_dot", "to_networkx"]

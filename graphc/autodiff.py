@@ -1,0 +1,123 @@
+"""The adjoint pass: the graph of gradients, built symbolically from the gate patterns.
+
+``grad(y, wrt)`` walks the forward graph (a networkx DiGraph) in reverse topological
+order from the scalar ``y``. At each node it takes the upstream gradient, applies the
+op's VJP rule from the registry (add distributes, max routes, mul switches, ...) and
+hands one cotangent to each input; where a value feeds several consumers the
+cotangents meet in an explicit sum node. Nothing is computed: the result is ordinary
+graph nodes, tagged ``role="backward"`` with their gate ``pattern`` and the node
+``of`` whose gradient they compute, so they can be printed, compiled, or
+differentiated again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import overload
+
+import networkx as nx
+
+from graphc.errors import DTypeError, GraphError, ShapeError
+from graphc.ir import dtypes
+from graphc.ir.graph import build, toposort
+from graphc.ir.node import Node, constant, provenance
+from graphc.ir.op import lookup
+from graphc.ir.shapes import format_shape
+from graphc.ops.structural import broadcast_to
+
+
+@overload
+def grad(y: Node, wrt: Node, disconnected: str = ..., seed: Node | None = ...) -> Node: ...
+@overload
+def grad(y: Node, wrt: Sequence[Node], disconnected: str = ..., seed: Node | None = ...) -> list[Node]: ...
+
+
+def grad(y: Node, wrt: Node | Sequence[Node], disconnected: str = "zeros",
+         seed: Node | None = None) -> Node | list[Node]:
+    """Symbolic gradients of the scalar ``y`` with respect to ``wrt``.
+
+    Each result has exactly the shape of its variable. A variable ``y`` does not depend
+    on gets zeros, or a GraphError with ``disconnected="raise"``. ``seed`` is the
+    upstream gradient of ``y`` (default 1).
+    """
+    single = isinstance(wrt, Node)
+    variables = [wrt] if single else list(wrt)
+    _check(y, variables, disconnected)
+    grads = adjoints(y, variables, seed)
+    results = []
+    for w in variables:
+        if w in grads:
+            results.append(grads[w])
+        elif disconnected == "raise":
+            raise GraphError(f"grad: {y.label} does not depend on {w.label}")
+        else:
+            with provenance("local", of=w):
+                results.append(broadcast_to(constant(0.0, w.dtype), w.shape))
+    return results[0] if single else results
+
+
+def _check(y: Node, variables: list[Node], disconnected: str) -> None:
+    if not isinstance(y, Node):
+        raise GraphError(f"grad: expected a graphc node to differentiate but got {type(y).__name__}")
+    if y.shape != ():
+        raise ShapeError(f"grad: {y.label} has shape {format_shape(y.shape)} but grad needs a scalar "
+                         "(shape ()); reduce it first, e.g. gc.sum")
+    if not dtypes.is_float(y.dtype):
+        raise DTypeError(f"grad: {y.label} has dtype {y.dtype} but grad needs a floating scalar")
+    if disconnected not in ("zeros", "raise"):
+        raise GraphError(f"grad: disconnected must be 'zeros' or 'raise' but got {disconnected!r}")
+    for i, w in enumerate(variables):
+        if not isinstance(w, Node):
+            raise GraphError(f"grad: wrt[{i}] must be a graphc node but got {type(w).__name__}")
+        if not dtypes.is_float(w.dtype):
+            raise DTypeError(f"grad: {w.label} has dtype {w.dtype}: only floating variables have gradients")
+
+
+def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> dict[Node, Node]:
+    """The gradient of ``y`` for every node on a path from a variable to ``y``."""
+    graph = build([y])
+    upstream = nx.ancestors(graph, y) | {y}
+    on_path: set[Node] = set()
+    for w in variables:
+        if w in graph:
+            on_path |= (nx.descendants(graph, w) | {w}) & upstream
+    if not on_path:
+        return {}
+    if seed is None:
+        with provenance("local", of=y):
+            seed = constant(1.0, y.dtype)
+    pending: dict[Node, list[Node]] = defaultdict(list)
+    pending[y].append(seed)
+    grads: dict[Node, Node] = {}
+    for node in reversed(toposort(graph.subgraph(on_path))):
+        parts = pending.pop(node, None)
+        if not parts:  # every path from here to y has a zero gradient (a comparison, one_hot)
+            continue
+        g = _accumulate(node, parts)
+        grads[node] = g
+        if not node.inputs:
+            continue
+        op = lookup(node.op)
+        for i, x in enumerate(node.inputs):
+            if x not in on_path or not dtypes.is_float(x.dtype):
+                continue
+            with provenance(op.gate, of=x):
+                ct = op.vjp(node, g, i) if op.vjp else None
+            if ct is None:
+                continue
+            if ct.shape != x.shape or ct.dtype != x.dtype:
+                raise GraphError(f"the VJP of {node.op} gave {ct.type_str} for {x.label}:{x.type_str}")
+            pending[x].append(ct)
+    return grads
+
+
+def _accumulate(node: Node, parts: list[Node]) -> Node:
+    """Gradients add at branches: an explicit sum node where a value has several consumers."""
+    if len(parts) == 1:
+        return parts[0]
+    with provenance("sum", of=node):
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+    return total

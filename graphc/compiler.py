@@ -1,0 +1,35 @@
+"""``gc.compile`` and ``gc.compile_grad``: from declared nodes to a callable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphc.errors import GraphError
+from graphc.interpret import Interpreted
+from graphc.ir.node import Node
+
+BACKENDS = ("numba", "interpret")
+
+
+def compile(inputs: Sequence[Node], outputs: Sequence[Node] | Node, backend: str = "numba",  # noqa: A001
+            cache: bool = True):
+    """A function of ``inputs`` returning ``outputs`` (a tuple, or one array for one node).
+
+    backend "numba" (default) generates and jits one kernel; "interpret" evaluates the
+    graph node by node with NumPy (the baseline). ``cache=False`` bypasses the disk cache.
+    """
+    if backend == "interpret":
+        return Interpreted(inputs, outputs)
+    if backend == "numba":
+        from graphc.runtime.compiled import Compiled
+
+        return Compiled(inputs, outputs, cache=cache)
+    raise GraphError(f"compile: unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+
+
+def compile_grad(loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
+                 cache: bool = True):
+    """The lecture's forward()/backward() pair for ``loss``: see graphc.runtime.step."""
+    from graphc.runtime.step import GradStep
+
+    return GradStep(loss, inputs, wrt, backend=backend, cache=cache)

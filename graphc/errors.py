@@ -1,0 +1,28 @@
+"""graphc's exceptions.
+
+Every error a user can cause is one of these, and its message names the node or
+argument, what was expected and what was given. They subclass ValueError or TypeError
+so that code catching the builtin exceptions keeps working.
+"""
+
+from __future__ import annotations
+
+
+class GraphcError(Exception):
+    """Base class of every graphc exception."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """Shapes that do not fit: at declaration (broadcast, matmul, reshape) or a call."""
+
+
+class DTypeError(GraphcError, TypeError):
+    """A dtype an operation or a compiled function does not accept."""
+
+
+class ArgumentError(GraphcError, ValueError):
+    """A call of a compiled function with the wrong arguments (count, type, layout)."""
+
+
+class GraphError(GraphcError, ValueError):
+    """A malformed graph: a cycle, an unknown op, grad of a non-scalar, a disconnected wrt."""

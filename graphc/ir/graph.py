@@ -1,0 +1,52 @@
+"""The graph structure of a set of nodes, as a networkx.DiGraph.
+
+Nodes point at their inputs; ``build`` collects everything the outputs depend on into
+a DiGraph whose edges run from producer to consumer, and the passes use networkx for
+ordering, reachability and cuts on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+
+from graphc.errors import GraphError
+from graphc.ir.node import Node
+
+
+def build(outputs: Iterable[Node]) -> nx.DiGraph:
+    """The DiGraph of ``outputs`` and all their ancestors; edge attr ``index`` = input slot."""
+    g = nx.DiGraph()
+    stack = list(outputs)
+    for node in stack:
+        if not isinstance(node, Node):
+            raise GraphError(f"expected graphc nodes but got {type(node).__name__} {node!r}")
+    seen: set[Node] = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        g.add_node(node)
+        for index, src in enumerate(node.inputs):
+            # a node that uses one input twice (x * x) keeps one edge; the slots are in node.inputs
+            g.add_edge(src, node, index=index)
+            if src not in seen:
+                stack.append(src)
+    return g
+
+
+def toposort(graph: nx.DiGraph) -> list[Node]:
+    """Nodes in an order where every input comes before its consumers; ties by creation."""
+    try:
+        return list(nx.lexicographical_topological_sort(graph, key=lambda n: n.id))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(graph)
+        path = " -> ".join(src.label for src, _ in cycle) + f" -> {cycle[0][0].label}"
+        raise GraphError(f"the graph has a cycle: {path}") from None
+
+
+def order(outputs: Iterable[Node]) -> list[Node]:
+    """Topological order of ``outputs`` and their ancestors."""
+    return toposort(build(outputs))

@@ -1,0 +1,64 @@
+"""What an operation is, and the one registry of them.
+
+An ``Op`` gathers everything graphc knows about one operation, so that the shape
+rule, the NumPy reference, the VJP (with its gate pattern) and the code generation
+of an op read together and adding an op touches one place (``graphc/ops``):
+
+- ``infer(inputs, attrs) -> (shape, dtype, bindings)``: the shape/dtype rule, raising
+  ShapeError/DTypeError that name the op and its operands;
+- ``numpy(args, attrs, dims) -> ndarray``: the reference, used by the interpreter;
+- ``vjp(node, g, i) -> Node | None``: the symbolic cotangent of input ``i`` given
+  the upstream gradient ``g`` (None where no gradient flows), built from ordinary
+  graph nodes, so a backward graph can be differentiated again;
+- ``gate``: the backprop pattern the VJP applies (SPEC.md, Inspection);
+- ``kind``: how the code generator treats it ("elementwise", "reduce", "matmul",
+  "view", "source" or "opaque");
+- ``scalar``: for elementwise ops, ``scalar(args, ctx, attrs) -> str``, the
+  expression the fused loop evaluates per element (args are variable names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphc.errors import GraphError
+
+GATES = ("distribute", "route", "switch", "sum", "unbroadcast", "local")
+KINDS = ("elementwise", "reduce", "matmul", "view", "source", "opaque")
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    infer: Callable[..., Any]
+    numpy: Callable[..., Any]
+    vjp: Callable[..., Any] | None
+    gate: str
+    kind: str
+    scalar: Callable[..., str] | None = None
+    doc: str = ""
+    extra: dict = field(default_factory=dict)  # kind-specific codegen data (e.g. reduce identity)
+
+    def __post_init__(self) -> None:
+        assert self.gate in GATES, f"{self.name}: unknown gate {self.gate}"
+        assert self.kind in KINDS, f"{self.name}: unknown kind {self.kind}"
+        assert (self.kind == "elementwise") == (self.scalar is not None), self.name
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    if op.name in REGISTRY:
+        raise GraphError(f"op {op.name!r} is registered twice")
+    REGISTRY[op.name] = op
+    return op
+
+
+def lookup(name: str) -> Op:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise GraphError(f"unknown op {name!r}: expected one of {', '.join(sorted(REGISTRY))}") from None

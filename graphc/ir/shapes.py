@@ -1,0 +1,150 @@
+"""Shapes with named dims, and the rules that combine them.
+
+A shape is a tuple of dims; a dim is an int (a fixed size) or a str (a named size,
+bound when the compiled function is called). A named dim never broadcasts: its value
+at a call must equal whatever it met at declaration. When a named dim meets a fixed
+size other than 1 (``("N", 3) + (5, 3)``) the name is *bound* to that size; the
+bindings travel with the nodes, and two different sizes for one name are an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from graphc.errors import ShapeError
+
+Dim = int | str
+Shape = tuple[Dim, ...]
+Bindings = tuple[tuple[str, int], ...]  # sorted (name, size) pairs: hashable and cheap
+
+
+def as_shape(shape: object, what: str) -> Shape:
+    """Validate a user-given shape: a tuple of non-negative ints and identifier names."""
+    if isinstance(shape, (int, str)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise ShapeError(f"{what}: expected a shape tuple of ints and names but got {shape!r}")
+    dims = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, str)):
+            raise ShapeError(f"{what}: expected dims to be ints or names but got {d!r} in {shape!r}")
+        if isinstance(d, int) and d < 0:
+            raise ShapeError(f"{what}: expected non-negative dims but got {d} in {shape!r}")
+        if isinstance(d, str) and not d.isidentifier():
+            raise ShapeError(f"{what}: a named dim must be an identifier but got {d!r}")
+        dims.append(int(d) if isinstance(d, int) else d)
+    return tuple(dims)
+
+
+def format_shape(shape: Shape) -> str:
+    """``(N, 1000)`` as a user wrote it, named dims without quotes."""
+    inner = ", ".join(str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def merge_bindings(what: str, *all_bindings: Bindings) -> Bindings:
+    """Union of the inputs' bindings; a name bound to two sizes is a ShapeError."""
+    merged: dict[str, int] = {}
+    for bindings in all_bindings:
+        for name, size in bindings:
+            if merged.setdefault(name, size) != size:
+                raise ShapeError(f"{what}: named dim {name} is bound to both {merged[name]} and {size}")
+    return tuple(sorted(merged.items()))
+
+
+def unify_dim(a: Dim, b: Dim, broadcast: bool) -> tuple[Dim, tuple[str, int] | None] | None:
+    """The dim two dims make together, plus a new binding; None if they cannot meet."""
+    if a == b:
+        return a, None
+    if broadcast and a == 1:
+        return b, None
+    if broadcast and b == 1:
+        return a, None
+    if isinstance(a, str) and isinstance(b, int):
+        return b, (a, b)
+    if isinstance(b, str) and isinstance(a, int):
+        return a, (b, a)
+    return None
+
+
+def broadcast_shapes(what: str, named: Iterable[tuple[str, Shape]]) -> tuple[Shape, Bindings]:
+    """NumPy broadcasting of several (operand name, shape) pairs, with named dims."""
+    named = list(named)
+    ndim = max(len(s) for _, s in named)
+    result: list[Dim] = [1] * ndim
+    origin: list[str | None] = [None] * ndim  # which operand gave each dim, for messages
+    new: list[tuple[str, int]] = []
+    for operand, shape in named:
+        for i, d in enumerate(shape, start=ndim - len(shape)):
+            met = unify_dim(result[i], d, broadcast=True)
+            if met is None:
+                axis = i - ndim
+                raise ShapeError(
+                    f"{what}: {origin[i]} has dim {result[i]} but {operand} has dim {d} "
+                    f"at axis {axis}: they cannot broadcast ("
+                    + " vs ".join(f"{n} {format_shape(s)}" for n, s in named) + ")"
+                )
+            if met[0] != result[i]:
+                origin[i] = operand
+            result[i] = met[0]
+            if met[1] is not None:
+                new.append(met[1])
+    return tuple(result), merge_bindings(what, tuple(new))
+
+
+def normalize_axes(what: str, axis: object, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, int or tuple of ints, negatives allowed) as sorted positive axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        raise ShapeError(f"{what}: expected axis None, an int or a tuple of ints but got {axis!r}")
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"{what}: axis {a} is out of range for an operand of {ndim} dims")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what}: axis {axis!r} repeats an axis")
+    return tuple(sorted(out))
+
+
+def symbolic_size(shape: Shape) -> tuple[int, Counter]:
+    """The number of elements as (product of fixed dims, multiset of names)."""
+    ints = [d for d in shape if isinstance(d, int)]
+    return math.prod(ints), Counter(d for d in shape if isinstance(d, str))
+
+
+def reshape_target(what: str, src: Shape, target: Shape | tuple[int | str, ...]) -> Shape:
+    """The shape ``src`` reshapes to; one -1 is inferred. Sizes must match symbolically."""
+    holes = [i for i, d in enumerate(target) if d == -1]
+    if len(holes) > 1:
+        raise ShapeError(f"{what}: only one -1 is allowed in the new shape {target!r}")
+    known = as_shape(tuple(d for d in target if d != -1), what)
+    src_count, src_names = symbolic_size(src)
+    dst_count, dst_names = symbolic_size(known)
+    mismatch = ShapeError(
+        f"{what}: cannot reshape {format_shape(src)} to {format_shape(tuple(target))}: "
+        "the numbers of elements differ"
+    )
+    if not holes:
+        if (src_count, src_names) != (dst_count, dst_names):
+            raise mismatch
+        return known
+    rest_names = src_names - dst_names
+    if dst_names - src_names or dst_count == 0 or src_count % dst_count:
+        raise mismatch
+    rest_count = src_count // dst_count
+    if sum(rest_names.values()) > 1 or (rest_names and rest_count != 1):
+        raise ShapeError(f"{what}: cannot infer the -1 in {target!r} from {format_shape(src)} as a single dim")
+    fill: Dim = next(iter(rest_names)) if rest_names else rest_count
+    out = list(target)
+    out[holes[0]] = fill
+    return tuple(out)
+
+
+def resolve(shape: Shape, dims: Mapping[str, int]) -> tuple[int, ...]:
+    """The concrete shape once named dims are bound."""
+    return tuple(d if isinstance(d, int) else dims[d] for d in shape)

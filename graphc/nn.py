@@ -1,0 +1,1 @@
+"""Layers and losses (filled in below)."""

@@ -1,0 +1,123 @@
+"""matmul, transpose, reshape, broadcast_to: ops that move or combine whole axes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir.node import Node, apply
+from graphc.ir.op import Op, register
+from graphc.ir.shapes import (
+    Dim,
+    broadcast_shapes,
+    format_shape,
+    reshape_target,
+    resolve,
+    unify_dim,
+)
+from graphc.ops._common import as_node, require_float, unbroadcast
+
+
+# -- matmul: the vectorized mul gate ---------------------------------------------------
+def _matmul_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
+    a, b = inputs
+    require_float(op, inputs)
+    for n in inputs:
+        if n.ndim not in (1, 2):
+            raise ShapeError(f"{op}: {n.label} has shape {format_shape(n.shape)} but matmul takes 1-D or 2-D operands")
+    inner_a, inner_b = a.shape[-1], b.shape[0]
+    met = unify_dim(inner_a, inner_b, broadcast=False)
+    if met is None:
+        raise ShapeError(f"{op}: {a.label} has shape {format_shape(a.shape)} but {b.label} has shape "
+                         f"{format_shape(b.shape)}: inner dims {inner_a} and {inner_b} differ")
+    shape: tuple[Dim, ...] = a.shape[:-1] + b.shape[1:]
+    return shape, a.dtype, (met[1],) if met[1] else ()
+
+
+def _matmul_vjp(node: Node, g: Node, i: int) -> Node:
+    """Like mul, matmul switches: each input's gradient is g times the other input."""
+    a, b = node.inputs
+    if a.ndim == 2 and b.ndim == 2:  # (m,k)@(k,n)
+        return g @ b.T if i == 0 else a.T @ g
+    if a.ndim == 2:  # (m,k)@(k,): g is (m,)
+        return reshape(g, (a.shape[0], 1)) @ reshape(b, (1, b.shape[0])) if i == 0 else g @ a
+    if b.ndim == 2:  # (k,)@(k,n): g is (n,)
+        return b @ g if i == 0 else reshape(a, (a.shape[0], 1)) @ reshape(g, (1, g.shape[0]))
+    return g * (b if i == 0 else a)  # (k,)@(k,): g is a scalar
+
+
+register(Op("matmul", infer=_matmul_infer, numpy=lambda args, at, dims: np.dot(*args), vjp=_matmul_vjp,
+            gate="switch", kind="matmul", doc="2-D @ 2-D, 2-D @ 1-D, 1-D @ 2-D, 1-D @ 1-D; to BLAS"))
+
+
+# -- transpose and reshape: views that route the gradient back unchanged ---------------
+def _transpose_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
+    (x,) = inputs
+    axes = attrs["axes"]
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"{op}: axes {axes!r} are not a permutation of the {x.ndim} axes of {x.label}")
+    return tuple(x.shape[a] for a in axes), x.dtype, ()
+
+
+register(Op("transpose", infer=_transpose_infer,
+            numpy=lambda args, at, dims: np.transpose(args[0], at["axes"]),
+            vjp=lambda n, g, i: transpose(g, tuple(np.argsort(n.attrs["axes"]).tolist())),
+            gate="distribute", kind="view"))
+
+
+def _reshape_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
+    (x,) = inputs
+    return reshape_target(f"{op} of {x.label}", x.shape, attrs["shape"]), x.dtype, ()
+
+
+register(Op("reshape", infer=_reshape_infer,
+            numpy=lambda args, at, dims: np.reshape(args[0], resolve(at["shape"], dims)),
+            vjp=lambda n, g, i: reshape(g, n.inputs[0].shape),
+            gate="distribute", kind="view"))
+
+
+def _broadcast_to_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
+    (x,) = inputs
+    target = attrs["shape"]
+    shape, bindings = broadcast_shapes(op, ((x.label, x.shape), ("the target", target)))
+    if shape != target:
+        raise ShapeError(f"{op}: {x.label} of shape {format_shape(x.shape)} does not broadcast "
+                         f"to {format_shape(target)}")
+    return target, x.dtype, bindings
+
+
+register(Op("broadcast_to", infer=_broadcast_to_infer,
+            numpy=lambda args, at, dims: np.broadcast_to(args[0], resolve(at["shape"], dims)),
+            vjp=lambda n, g, i: unbroadcast(g, n.inputs[0]),
+            gate="distribute", kind="elementwise", scalar=lambda a, c, at: a[0],
+            doc="x repeated along broadcast axes (the gradient of a sum)"))
+
+
+# -- the public functions ----------------------------------------------------------------
+def matmul(a: object, b: object, name: str | None = None) -> Node:
+    """a @ b for 1-D and 2-D operands; runs on BLAS."""
+    return apply("matmul", a, b, name=name)
+
+
+def transpose(x: object, axes: tuple[int, ...] | None = None, name: str | None = None) -> Node:
+    """x with its axes permuted (reversed by default, like x.T)."""
+    node = as_node(x, "transpose")
+    axes = tuple(reversed(range(node.ndim))) if axes is None else tuple(int(a) % max(node.ndim, 1) for a in axes)
+    return node if axes == tuple(range(node.ndim)) else apply("transpose", node, axes=axes, name=name)
+
+
+def reshape(x: object, shape: tuple, name: str | None = None) -> Node:
+    """x with a new shape of as many elements; one dim may be -1; named dims allowed."""
+    node = as_node(x, "reshape")
+    target = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    new = reshape_target(f"reshape of {node.label}", node.shape, target)
+    return node if new == node.shape else apply("reshape", node, shape=new, name=name)
+
+
+def broadcast_to(x: object, shape: tuple, name: str | None = None) -> Node:
+    """x broadcast to ``shape`` (NumPy rules)."""
+    node = as_node(x, "broadcast_to")
+    target = tuple(shape)
+    return node if target == node.shape else apply("broadcast_to", node, shape=target, name=name)

@@ -1,0 +1,80 @@
+"""Call-time argument checks shared by every backend.
+
+A compiled function's signature is its input nodes. A call is checked for the count,
+the type, the dtype and the shape of each argument, and named dims are bound
+consistently across arguments; every error names the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from graphc.errors import ArgumentError, DTypeError
+from graphc.ir.node import Node
+from graphc.ir.shapes import format_shape, merge_bindings
+
+
+class Signature:
+    """The inputs of a compiled function, and the dims the graph itself binds."""
+
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], fname: str = "f") -> None:
+        self.inputs = tuple(inputs)
+        self.fname = fname
+        self.names = tuple(n.label for n in self.inputs)
+        # a name the graph bound at declaration (x:(N,3) + z:(5,3) binds N=5) holds at call time
+        self.fixed = dict(merge_bindings(fname, *(n.bindings for n in (*self.inputs, *outputs))))
+        self.dim_names = tuple(sorted({d for n in self.inputs for d in n.shape if isinstance(d, str)}))
+
+    def describe(self) -> str:
+        return f"{self.fname}({', '.join(f'{n.label}:{n.type_str}' for n in self.inputs)})"
+
+    def check(self, args: tuple) -> tuple[list[np.ndarray], dict[str, int]]:
+        """The arguments as arrays of the declared dtypes, and the named dims' sizes."""
+        if len(args) != len(self.inputs):
+            raise ArgumentError(f"{self.fname}: expected {len(self.inputs)} arguments "
+                                f"({', '.join(self.names)}) but got {len(args)}")
+        dims = dict(self.fixed)
+        bound_by: dict[str, str] = {}
+        arrays = []
+        for node, value in zip(self.inputs, args):
+            array = as_argument(node, value)
+            check_shape(node, array.shape, dims, bound_by)
+            arrays.append(array)
+        return arrays, dims
+
+
+def as_argument(node: Node, value: object) -> np.ndarray:
+    """``value`` as an array of ``node``'s dtype, or a DTypeError naming the argument."""
+    if isinstance(value, np.ndarray):
+        if value.dtype != node.dtype:
+            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
+        return value
+    if isinstance(value, (float, int, np.generic)) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, np.generic) and value.dtype != node.dtype:
+            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
+        if isinstance(value, float) and node.dtype.kind != "f":
+            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got a Python float")
+        return np.asarray(value, dtype=node.dtype)
+    raise DTypeError(f"argument {node.label}: expected a NumPy array of dtype {node.dtype} "
+                     f"and shape {format_shape(node.shape)} but got {type(value).__name__}")
+
+
+def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_by: dict[str, str]) -> None:
+    """Check ``shape`` against ``node``'s declared shape, binding its named dims in ``dims``."""
+    declared = node.shape
+    if len(shape) != len(declared):
+        raise ArgumentError(f"argument {node.label}: expected shape {format_shape(declared)} "
+                            f"({len(declared)} dims) but got {shape} ({len(shape)} dims)")
+    for axis, (want, got) in enumerate(zip(declared, shape)):
+        if isinstance(want, int):
+            if want != got:
+                raise ArgumentError(f"argument {node.label}: expected shape {format_shape(declared)} "
+                                    f"but got {shape}: dim {axis} must be {want}")
+        elif dims.setdefault(want, got) != got:
+            source = f"argument {bound_by[want]}" if want in bound_by else "the graph"
+            raise ArgumentError(f"argument {node.label}: dim {axis} ({want}) is {got} but {want} "
+                                f"is {dims[want]}, bound by {source}")
+        else:
+            bound_by.setdefault(want, node.label)
