@@ -41,7 +41,20 @@ _provenance: ContextVar[Provenance] = ContextVar("graphc_provenance", default=_F
 @contextmanager
 def provenance(pattern: str, of: Node) -> Iterator[None]:
     """Nodes made inside are backward nodes with this gate pattern, computing grad of ``of``."""
-    token = _provenance.set(Provenance("backward", pattern, of))
+    with _provenance_as(Provenance("backward", pattern, of)):
+        yield
+
+
+@contextmanager
+def provenance_like(node: Node) -> Iterator[None]:
+    """Nodes made inside (by a rewrite of ``node``) inherit its role, pattern and ``of``."""
+    with _provenance_as(Provenance(node.role, node.pattern, node.of)):
+        yield
+
+
+@contextmanager
+def _provenance_as(prov: Provenance) -> Iterator[None]:
+    token = _provenance.set(prov)
     try:
         yield
     finally:
@@ -185,3 +198,9 @@ def apply(op_name: str, *operands: object, name: str | None = None, **attrs: Any
 def renamed(node: Node, name: str) -> Node:
     """A twin of ``node`` (same op and inputs) under a user-chosen name."""
     return Node(node.op, node.inputs, node.attrs, node.shape, node.dtype, node.bindings, name=name)
+
+
+def rebuilt(node: Node, inputs: tuple[Node, ...]) -> Node:
+    """``node`` over new inputs of the same types (for rewriting passes), same provenance."""
+    with provenance_like(node):
+        return Node(node.op, inputs, node.attrs, node.shape, node.dtype, node.bindings, name=node.name)

@@ -1,0 +1,322 @@
+"""Python source for Numba: one jitted function per kernel, one statement per node.
+
+The schedule (graphc.passes.fusion) says which nodes share a loop. Here each step
+becomes source text: a fused loop evaluates its members per element as scalars
+(``op.scalar`` from the registry gives the expression), stores only what is needed
+outside the loop and accumulates its reductions; matmul goes to BLAS through np.dot;
+transpose and reshape are views where the layout allows. Every statement carries a
+comment naming its node (numbered as in ``gc.show``) and, for backward nodes, the gate
+it came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphc.codegen.names import Namer
+from graphc.ir.graph import order
+from graphc.ir.node import Node
+from graphc.ir.op import lookup
+from graphc.ir.shapes import Shape
+from graphc.passes.fusion import Loop, Step, schedule
+
+VECMATH = ("exp", "log", "tanh", "sigmoid")  # graphc.codegen.vecmath: vectorizable, accurate
+SUFFIX = {"float64": "f64", "float32": "f32"}
+JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})'
+
+
+def literal(value: object, dtype: np.dtype) -> str:
+    """A literal of ``dtype`` in generated source (a float32 literal must stay float32)."""
+    if dtype.kind == "i":
+        return str(int(value))  # type: ignore[call-overload]
+    v = float(value)  # type: ignore[arg-type]
+    text = "np.nan" if math.isnan(v) else ("np.inf" if v == math.inf else "-np.inf" if v == -math.inf else repr(v))
+    return f"np.float32({text})" if dtype == np.float32 else text
+
+
+class ScalarCtx:
+    """What an op's scalar template may ask of the code generator."""
+
+    def __init__(self, dtype: np.dtype, imports: set[str]) -> None:
+        self.dtype, self.imports = dtype, imports
+
+    def lit(self, value: float) -> str:
+        return literal(value, self.dtype)
+
+    def fn(self, name: str) -> str:
+        """A math function of this dtype: vectorizable ones from vecmath, else math.*."""
+        if name in VECMATH:
+            fname = f"{name}_{SUFFIX[self.dtype.name]}"
+            self.imports.add(fname)
+            return fname
+        return f"math.{name}"
+
+
+@dataclass
+class KernelSpec:
+    """One kernel: its parameters (given values) and the outputs it returns."""
+
+    name: str
+    params: list[Node]
+    outputs: list[Node]
+    constants: list[Node] = field(default_factory=list)  # array constants, appended to params
+
+
+@dataclass
+class Value:
+    expr: str  # a variable name or a literal
+    scalar: bool  # a 0-d value is a scalar in the kernel
+    layout: str = "C"  # of arrays: "C", "F" or "A"
+
+
+class KernelWriter:
+    """Writes the body of one kernel."""
+
+    def __init__(self, spec: KernelSpec, ids: dict[Node, int], imports: set[str]) -> None:
+        self.spec, self.ids, self.imports = spec, ids, imports
+        self.namer = Namer()
+        self.values: dict[Node, Value] = {}
+        self.dims: dict[str, str] = {}
+        self.lines: list[str] = []
+
+    # -- naming -------------------------------------------------------------------
+    def base(self, node: Node) -> str:
+        return node.name if node.name is not None else f"{node.op}{self.ids[node]}"
+
+    def comment(self, node: Node) -> str:
+        args = " ".join(f"%{self.ids[i]}" for i in node.inputs)
+        text = f"%{self.ids[node]} = {node.op}" + (f" {args}" if args else "")
+        if node.role == "backward":
+            of = f"%{self.ids[node.of]}" if node.of in self.ids else node.of.label
+            text += f"  ({node.pattern}, grad of {of})"
+        return text
+
+    def emit(self, line: str, depth: int = 1) -> None:
+        self.lines.append("    " * depth + line)
+
+    def dim(self, d: int | str) -> str:
+        return str(d) if isinstance(d, int) else self.dims[d]
+
+    def shape_expr(self, shape: Shape) -> str:
+        inner = ", ".join(self.dim(d) for d in shape)
+        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+    def np_dtype(self, node: Node) -> str:
+        return f"np.{node.dtype.name}"
+
+    # -- the kernel ---------------------------------------------------------------
+    def write(self) -> list[str]:
+        spec = self.spec
+        params = [*spec.params, *spec.constants]
+        names = [self.namer.fresh(self.base(p)) for p in params]
+        for p, name in zip(params, names):
+            self.values[p] = Value(name, p.shape == ())
+        for p, name in zip(params, names):
+            for axis, d in enumerate(p.shape):
+                if isinstance(d, str) and d not in self.dims:
+                    self.dims[d] = self.namer.fresh(d)
+                    self.emit(f"{self.dims[d]} = {name}.shape[{axis}]")
+        for step in schedule(spec.outputs, params):
+            if isinstance(step, Loop):
+                self.loop(step)
+            else:
+                self.step(step.node)
+        results = ", ".join(self.value(o).expr for o in spec.outputs)
+        self.emit(f"return ({results},)")
+        header = [JIT, f"def {spec.name}({', '.join(names)}):"]
+        return header + self.lines
+
+    def value(self, node: Node) -> Value:
+        if node not in self.values and node.op == "const":
+            # scalar constants are literals; array constants are parameters
+            self.values[node] = Value(literal(node.attrs["value"].reshape(-1)[0], node.dtype), True)
+        return self.values[node]
+
+    # -- steps outside loops --------------------------------------------------------
+    def step(self, node: Node) -> None:
+        op = lookup(node.op)
+        name = self.namer.fresh(self.base(node))
+        args = [self.value(i) for i in node.inputs]
+        a = [v.expr for v in args]
+        note = f"  # {self.comment(node)}"
+        layout = "C"
+        if op.kind == "elementwise":  # a 0-d node: plain scalar arithmetic
+            expr = op.scalar(a, ScalarCtx(node.dtype, self.imports), node.attrs)
+            self.emit(f"{name} = {self.cast(node, expr)}{note}")
+        elif node.op == "matmul":
+            self.emit(f"{name} = np.dot({a[0]}, {a[1]}){note}")
+        elif node.op == "transpose":
+            axes = node.attrs["axes"]
+            self.emit(f"{name} = {a[0]}.T{note}" if len(axes) == 2 else f"{name} = {a[0]}.transpose({axes}){note}")
+            layout = "F" if len(axes) == 2 and args[0].layout == "C" else "A"
+        elif node.op == "reshape":
+            self.reshape(node, name, args[0], note)
+        elif node.op == "numel":
+            count = " * ".join(self.dim(d) for d in node.attrs["dims"]) or "1"
+            self.emit(f"{name} = {self.np_dtype(node)}({count}){note}")
+        elif node.op == "one_hot":
+            self.one_hot(node, name, args[0], note)
+        else:
+            raise NotImplementedError(f"no code generation for {node.op}")
+        self.values[node] = Value(name, node.shape == (), layout)
+
+    def cast(self, node: Node, expr: str) -> str:
+        # Numba may widen float32 arithmetic (pow, math.*) to float64: pin the dtype
+        if node.dtype == np.float32 and node.op in ("pow", "elu", "sqrt", "cast"):
+            return expr if node.op == "cast" else f"np.float32({expr})"
+        return expr
+
+    def contiguous(self, v: Value) -> str:
+        return v.expr if v.layout == "C" else f"np.ascontiguousarray({v.expr})"
+
+    def reshape(self, node: Node, name: str, src: Value, note: str) -> None:
+        if src.scalar:
+            self.emit(f"{name} = np.full({self.shape_expr(node.shape)}, {src.expr}){note}")
+        elif node.shape == ():
+            self.emit(f"{name} = {self.contiguous(src)}.reshape(1)[0]{note}")
+        else:
+            self.emit(f"{name} = {self.contiguous(src)}.reshape({self.shape_expr(node.shape)}){note}")
+
+    def one_hot(self, node: Node, name: str, labels: Value, note: str) -> None:
+        classes = node.attrs["classes"]
+        one = literal(1, node.dtype)
+        self.emit(f"{name} = np.zeros({self.shape_expr(node.shape)}, dtype={self.np_dtype(node)}){note}")
+        if labels.scalar:
+            self.emit(f"if 0 <= {labels.expr} < {classes}:")
+            self.emit(f"{name}[{labels.expr}] = {one}", 2)
+            return
+        flat_labels = f"{self.contiguous(labels)}.reshape(-1)"
+        rows, label = self.namer.fresh(f"{name}_rows"), self.namer.fresh("label")
+        self.emit(f"{rows} = {name}.reshape((-1, {classes}))")
+        self.emit(f"for i, {label} in enumerate({flat_labels}):")
+        self.emit(f"if 0 <= {label} < {classes}:", 2)
+        self.emit(f"{rows}[i, {label}] = {one}", 3)
+
+    # -- fused loops ------------------------------------------------------------------
+    def loop(self, loop: Loop) -> None:
+        shape = loop.shape
+        loads = loop.loads()
+        reductions = loop.reductions
+        full = all(len(r.attrs["axes"]) == len(shape) for r in reductions)
+        flat = len(shape) > 1 and full and all(
+            self.value(u).scalar or (u.shape == shape and self.value(u).layout == "C") for u in loads)
+        members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
+        self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
+        index = self.loop_header(shape, flat, loads)
+        depth = 1 + (1 if flat else len(shape))
+        stored: dict[Node, str] = {}
+        for r in reductions:
+            self.init_reduction(r, stored)
+        for m in loop.stores:
+            if m not in stored:
+                stored[m] = self.namer.fresh(self.base(m))
+                target = f"{stored[m]}_flat" if flat else stored[m]
+                size = "n" if flat else self.shape_expr(shape)
+                self.lines.insert(self.alloc_at, "    " + f"{target} = np.empty({size}, dtype={self.np_dtype(m)})")
+                self.alloc_at += 1
+        elements: dict[Node, str] = {}
+        for u in loads:
+            v = self.value(u)
+            if v.scalar:
+                elements[u] = v.expr
+            else:
+                elements[u] = self.namer.fresh(f"{self.base(u)}_e")
+                src = f"{v.expr}_flat" if flat else v.expr
+                self.emit(f"{elements[u]} = {src}[{self.load_index(u.shape, shape, index, flat)}]", depth)
+        for m in loop.members:
+            op = lookup(m.op)
+            a = [elements[i] for i in m.inputs]
+            if op.kind == "reduce":
+                self.accumulate(m, a[0], stored[m], shape, index, flat, depth)
+                continue
+            elements[m] = self.namer.fresh(f"{self.base(m)}_e" if m in stored else self.base(m))
+            expr = self.cast(m, op.scalar(a, ScalarCtx(m.dtype, self.imports), m.attrs))
+            self.emit(f"{elements[m]} = {expr}  # {self.comment(m)}", depth)
+            if m in stored:
+                target = f"{stored[m]}_flat" if flat else stored[m]
+                self.emit(f"{target}[{', '.join(index)}] = {elements[m]}", depth)
+        for m in loop.stores:
+            self.finish(m, stored[m], flat)
+
+    def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node]) -> list[str]:
+        self.alloc_at = len(self.lines)
+        if flat:
+            size = " * ".join(self.dim(d) for d in shape)
+            self.emit(f"n = {size}")
+            self.alloc_at = len(self.lines)
+            for u in loads:
+                v = self.value(u)
+                if not v.scalar:
+                    self.emit(f"{v.expr}_flat = {v.expr}.reshape(n)")
+            self.emit("for i in range(n):")
+            return ["i"]
+        index = [f"i{k}" for k in range(len(shape))]
+        for k, d in enumerate(shape):
+            self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
+        return index
+
+    def load_index(self, ushape: Shape, shape: Shape, index: list[str], flat: bool) -> str:
+        if flat:
+            return "i"
+        offset = len(shape) - len(ushape)
+        return ", ".join("0" if d == 1 and shape[offset + j] != 1 else index[offset + j]
+                         for j, d in enumerate(ushape))
+
+    def init_reduction(self, r: Node, stored: dict[Node, str]) -> None:
+        identity = literal(0 if r.op == "sum" else _lowest(r.dtype), r.dtype)
+        name = self.namer.fresh(self.base(r))
+        stored[r] = name
+        if len(r.attrs["axes"]) == r.inputs[0].ndim:
+            line = f"{name} = {identity}"  # a full reduction accumulates in a scalar
+        else:
+            line = f"{name} = np.full({self.shape_expr(r.shape)}, {identity}, dtype={self.np_dtype(r)})"
+        self.lines.insert(self.alloc_at, "    " + line + f"  # {self.comment(r)}")
+        self.alloc_at += 1
+
+    def accumulate(self, r: Node, element: str, acc: str, shape: Shape, index: list[str], flat: bool,
+                   depth: int) -> None:
+        axes, keep = r.attrs["axes"], r.attrs["keepdims"]
+        if len(axes) == len(shape):
+            target = acc
+        else:
+            idx = [("0" if keep else None) if k in axes else index[k] for k in range(len(shape))]
+            target = f"{acc}[{', '.join(i for i in idx if i is not None)}]"
+        if r.op == "sum":
+            self.emit(f"{target} += {element}  # {self.comment(r)}", depth)
+        else:  # max, NaN-propagating like np.max
+            self.emit(f"if {element} > {target} or {element} != {element}:  # {self.comment(r)}", depth)
+            self.emit(f"{target} = {element}", depth + 1)
+
+    def finish(self, m: Node, name: str, flat: bool) -> None:
+        """After the loop: give stored members their final form."""
+        if lookup(m.op).kind == "reduce":
+            full = len(m.attrs["axes"]) == m.inputs[0].ndim
+            if full and m.shape != ():
+                self.emit(f"{name} = np.full({self.shape_expr(m.shape)}, {name}, dtype={self.np_dtype(m)})")
+        elif flat:
+            self.emit(f"{name} = {name}_flat.reshape({self.shape_expr(m.shape)})")
+        self.values[m] = Value(name, m.shape == ())
+
+
+def _lowest(dtype: np.dtype) -> float:
+    return -math.inf if dtype.kind == "f" else int(np.iinfo(dtype).min)
+
+
+def generate(kernels: Sequence[KernelSpec]) -> str:
+    """The source of a module holding ``kernels``; array constants become parameters."""
+    everything = [o for k in kernels for o in k.outputs]
+    ids = {n: i for i, n in enumerate(order(everything))}
+    imports: set[str] = set()
+    bodies = []
+    for spec in kernels:
+        spec.constants = [n for n in order(spec.outputs) if n.op == "const" and n.shape != () and n not in spec.params]
+        bodies.append("\n".join(KernelWriter(spec, ids, imports).write()))
+    head = ['"""Generated by graphc: do not edit (the file name is a hash of this text)."""', "",
+            "import math  # noqa: F401", "", "import numba", "import numpy as np"]
+    if imports:
+        head.append(f"from graphc.codegen.vecmath import {', '.join(sorted(imports))}")
+    return "\n".join(head) + "\n\n\n" + "\n\n\n".join(bodies) + "\n"
