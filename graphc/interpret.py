@@ -12,14 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphc.errors import GraphError
-from graphc.ir.graph import order
+from graphc.ir.graph import between, order
 from graphc.ir.node import Node
-from graphc.ir.op import lookup
+from graphc.ir.op import Op, lookup
+from graphc.ir.shapes import format_shape
 from graphc.runtime.arguments import Signature
 
 
 def check_closed(inputs: Sequence[Node], outputs: Sequence[Node], nodes: Sequence[Node]) -> None:
-    """Every input node the outputs depend on must be among the function's inputs."""
+    """Every input node the outputs depend on must be among the function's inputs, and every
+    named dim must get its size from an input's shape or a binding made at declaration."""
     for i, node in enumerate(inputs):
         if not isinstance(node, Node) or node.op != "input":
             raise GraphError(f"compile: inputs[{i}] must be a node made by gc.input but got {node!r}")
@@ -31,6 +33,15 @@ def check_closed(inputs: Sequence[Node], outputs: Sequence[Node], nodes: Sequenc
     if missing:
         raise GraphError(f"compile: the outputs depend on input {', '.join(missing)} which is not "
                          f"among the inputs ({', '.join(labels)})")
+    # a named dim's size comes from an argument's shape or from a binding made at declaration
+    known = {d for n in inputs for d in n.shape if isinstance(d, str)}
+    known |= {name for n in nodes for name, _ in n.bindings}
+    for n in nodes:
+        unknown = [d for d in n.shape if isinstance(d, str) and d not in known]
+        if unknown:
+            given = ", ".join(f"{i.label} {format_shape(i.shape)}" for i in inputs)
+            raise GraphError(f"compile: {n.label} has shape {format_shape(n.shape)} but named dim {unknown[0]} "
+                             f"is not a dim of any input ({given}), so its size is unknown at call time")
 
 
 class Interpreted:
@@ -50,13 +61,30 @@ class Interpreted:
     def __call__(self, *args: object) -> np.ndarray | tuple[np.ndarray, ...]:
         arrays, dims = self.signature.check(args)
         values = self.evaluate(arrays, dims)
-        results = tuple(values[n] for n in self.outputs)
-        return results[0] if self.single else results
+        results: list[np.ndarray] = []
+        for n in self.outputs:
+            v = values[n]
+            # fresh, writable arrays out, as the compiled kernels give: not a read-only constant
+            # or broadcast view, nor a view of an argument or of another output
+            if not v.flags.writeable or any(np.may_share_memory(v, o) for o in (*arrays, *results)):
+                v = v.copy()
+            results.append(v)
+        return results[0] if self.single else tuple(results)
 
     def evaluate(self, arrays: Sequence[np.ndarray], dims: dict[str, int]) -> dict[Node, np.ndarray]:
         """Every node's value, given the checked input arrays and the bound dims."""
-        values: dict[Node, np.ndarray] = dict(zip(self.inputs, arrays))
-        with np.errstate(all="ignore"):  # IEEE results (inf, nan) as the compiled kernels give them
-            for node, op in self._steps:
-                values[node] = np.asarray(op.numpy([values[i] for i in node.inputs], node.attrs, dims))
-        return values
+        return evaluate(self._steps, dict(zip(self.inputs, arrays)), dims)
+
+
+def evaluate(steps: Sequence[tuple[Node, Op]], values: dict[Node, np.ndarray],
+             dims: dict[str, int]) -> dict[Node, np.ndarray]:
+    """Run ``steps`` (nodes with their ops, in order) on top of the given ``values``."""
+    with np.errstate(all="ignore"):  # IEEE results (inf, nan) as the compiled kernels give them
+        for node, op in steps:
+            values[node] = np.asarray(op.numpy([values[i] for i in node.inputs], node.attrs, dims))
+    return values
+
+
+def plan(outputs: Sequence[Node], given: Sequence[Node]) -> list[tuple[Node, Op]]:
+    """The steps that compute ``outputs`` from the ``given`` nodes' values."""
+    return [(n, lookup(n.op)) for n in between(outputs, given) if n.op != "input"]

@@ -22,7 +22,7 @@ from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Shape
-from graphc.passes.fusion import Loop, Step, schedule
+from graphc.passes.fusion import Loop, schedule
 
 VECMATH = ("exp", "log", "tanh", "sigmoid")  # graphc.codegen.vecmath: vectorizable, accurate
 SUFFIX = {"float64": "f64", "float32": "f32"}
@@ -63,6 +63,7 @@ class KernelSpec:
     name: str
     params: list[Node]
     outputs: list[Node]
+    dim_params: list[str] = field(default_factory=list)  # named dims passed as ints (no param has them)
     constants: list[Node] = field(default_factory=list)  # array constants, appended to params
 
 
@@ -112,14 +113,18 @@ class KernelWriter:
     def write(self) -> list[str]:
         spec = self.spec
         params = [*spec.params, *spec.constants]
-        names = [self.namer.fresh(self.base(p)) for p in params]
-        for p, name in zip(params, names):
-            self.values[p] = Value(name, p.shape == ())
-        for p, name in zip(params, names):
+        for p in params:
+            self.values[p] = Value(self.namer.fresh(self.base(p)), p.shape == ())
+        for d in spec.dim_params:
+            self.dims[d] = self.namer.fresh(d)
+        # parameters: the given values, the named dims no array carries, the array constants
+        names = [self.values[p].expr for p in spec.params] + [self.dims[d] for d in spec.dim_params]
+        names += [self.values[c].expr for c in spec.constants]
+        for p in params:
             for axis, d in enumerate(p.shape):
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = self.namer.fresh(d)
-                    self.emit(f"{self.dims[d]} = {name}.shape[{axis}]")
+                    self.emit(f"{self.dims[d]} = {self.values[p].expr}.shape[{axis}]")
         for step in schedule(spec.outputs, params):
             if isinstance(step, Loop):
                 self.loop(step)

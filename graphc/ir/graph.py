@@ -7,7 +7,7 @@ ordering, reachability and cuts on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 
@@ -50,3 +50,15 @@ def toposort(graph: nx.DiGraph) -> list[Node]:
 def order(outputs: Iterable[Node]) -> list[Node]:
     """Topological order of ``outputs`` and their ancestors."""
     return toposort(build(outputs))
+
+
+def between(outputs: Sequence[Node], given: Iterable[Node] = ()) -> list[Node]:
+    """The nodes that compute ``outputs`` from ``given`` values, in topological order:
+    ancestors of the outputs short of the given nodes (the given ones excluded)."""
+    stop = set(given)
+    nodes = order(outputs)
+    needed = set(outputs)
+    for node in reversed(nodes):
+        if node in needed and node not in stop:
+            needed.update(node.inputs)
+    return [n for n in nodes if n in needed and n not in stop]

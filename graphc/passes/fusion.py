@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from graphc.ir.graph import order
+from graphc.ir.graph import between
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Shape
@@ -68,15 +68,9 @@ def _loop_shape(node: Node) -> Shape | None:
 
 
 def computed(outputs: Sequence[Node], given: Sequence[Node] = ()) -> list[Node]:
-    """The nodes a kernel computes, in order: ancestors of ``outputs`` short of the
-    ``given`` values (its parameters) and of sources (inputs, constants)."""
-    stop = set(given)
-    needed = set(outputs)
-    nodes = order(outputs)
-    for node in reversed(nodes):
-        if node in needed and node not in stop:
-            needed.update(node.inputs)
-    return [n for n in nodes if n in needed and n not in stop and n.op not in ("input", "const")]
+    """The nodes a kernel computes: those between its parameters and its outputs, less
+    the sources (inputs and constants are parameters or literals)."""
+    return [n for n in between(outputs, given) if n.op not in ("input", "const")]
 
 
 def schedule(outputs: Sequence[Node], given: Sequence[Node] = ()) -> list[Loop | Step]:

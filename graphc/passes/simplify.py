@@ -5,8 +5,8 @@
 - ``x * 1``, ``x + 0``, ``x - 0``, ``x / 1`` become ``x`` when that keeps the shape;
 - an elementwise op over *uniform* values (scalar constants, possibly broadcast) is
   computed once: ``broadcast_to(1) * 2`` becomes ``broadcast_to(2)``;
-- a broadcast scalar constant operand is used as the scalar itself when the other
-  operands already give the result its shape;
+- a broadcast operand is used as it is when the other operands already give the
+  result its shape, and a reshaped scalar broadcasts without the reshape;
 - ``neg(neg(x))``, ``reshape(reshape(x))``, ``transpose(transpose(x))`` collapse, and
   a keepdims reduction reshaped to drop the kept axes is a reduction without keepdims.
 """
@@ -60,12 +60,13 @@ def _uniform_result(node: Node) -> Node | None:
     return apply("broadcast_to", constant(np.asarray(value), node.dtype), shape=node.shape)
 
 
-def _unbroadcast_scalars(node: Node) -> Node | None:
-    """Use c instead of broadcast_to(c) where the other operands already give the shape."""
+def _unbroadcast_operands(node: Node) -> Node | None:
+    """Use y instead of broadcast_to(y) where the other operands already give the shape
+    (elementwise ops broadcast anyway, and the loop then reads y directly)."""
     inputs = list(node.inputs)
     changed = False
     for k, x in enumerate(inputs):
-        if x.op != "broadcast_to" or scalar_value(x) is None:
+        if x.op != "broadcast_to":
             continue
         trial = [*inputs[:k], x.inputs[0], *inputs[k + 1:]]
         shape, _ = broadcast_shapes(node.op, ((t.label, t.shape) for t in trial))
@@ -102,6 +103,8 @@ def _rule(node: Node) -> Node | None:
         base = node.inputs[0]
         if c in POW_REWRITES and base.shape == node.shape:
             return POW_REWRITES[c](base)
+    if op == "broadcast_to" and node.inputs[0].op == "reshape" and node.inputs[0].inputs[0].shape == ():
+        return apply("broadcast_to", node.inputs[0].inputs[0], shape=node.shape)  # a scalar broadcasts as is
     if op == "neg" and node.inputs[0].op == "neg":
         return node.inputs[0].inputs[0]
     if op == "reshape":
@@ -119,7 +122,7 @@ def _rule(node: Node) -> Node | None:
         source = inner.inputs[0]
         return source if axes == tuple(range(len(axes))) else apply("transpose", source, axes=axes)
     if lookup(op).kind == "elementwise" and op not in ("broadcast_to", "cast"):
-        for rule in (_uniform_result, _identity_operand, _unbroadcast_scalars):
+        for rule in (_uniform_result, _identity_operand, _unbroadcast_operands):
             replacement = rule(node)
             if replacement is not None:
                 return replacement

@@ -56,7 +56,11 @@ def as_argument(node: Node, value: object) -> np.ndarray:
             raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
         if isinstance(value, float) and node.dtype.kind != "f":
             raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got a Python float")
-        return np.asarray(value, dtype=node.dtype)
+        try:
+            return np.asarray(value, dtype=node.dtype)
+        except OverflowError:
+            raise DTypeError(f"argument {node.label}: expected a value of dtype {node.dtype} but got the "
+                             f"int {value}, which is out of its range") from None
     raise DTypeError(f"argument {node.label}: expected a NumPy array of dtype {node.dtype} "
                      f"and shape {format_shape(node.shape)} but got {type(value).__name__}")
 

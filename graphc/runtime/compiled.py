@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import pickle
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
+import numba
 import numpy as np
 
 from graphc.codegen.kernel import KernelSpec, generate
@@ -13,6 +16,34 @@ from graphc.ir.node import Node
 from graphc.passes import optimize
 from graphc.runtime import cache as disk
 from graphc.runtime.arguments import Signature
+from graphc.runtime.caller import make_caller
+
+
+def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> ModuleType:
+    """Import the generated module and compile (or load from Numba's cache) each kernel
+    for the argument types it will be called with, so the first call runs at once.
+    A damaged cache entry is deleted and rebuilt once."""
+    module = disk.load(source, cache)
+    try:
+        _compile_all(module, specs)
+    except (pickle.UnpicklingError, EOFError, ValueError, ImportError, AttributeError):
+        module = disk.purge(module)
+        _compile_all(module, specs)
+    return module
+
+
+def _compile_all(module: ModuleType, specs: Sequence[KernelSpec]) -> None:
+    for spec in specs:
+        types = [_numba_type(p) for p in spec.params]
+        types += [numba.int64] * len(spec.dim_params)
+        types += [numba.typeof(c.attrs["value"]) for c in spec.constants]
+        getattr(module, spec.name).compile(tuple(types))
+
+
+def _numba_type(node: Node) -> numba.types.Type:
+    if node.shape == ():
+        return numba.typeof(node.dtype.type(0))
+    return numba.typeof(np.empty((0,) * len(node.shape), dtype=node.dtype))
 
 
 class Compiled:
@@ -29,30 +60,10 @@ class Compiled:
         self.optimized = optimize(self.outputs)
         spec = KernelSpec("kernel", list(self.inputs), self.optimized)
         self.source = generate([spec])
-        self._module = disk.load(self.source, cache)
-        self._constants = tuple(c.attrs["value"] for c in spec.constants)
-        self._scalar_in = tuple(n.shape == () for n in self.inputs)
-        self._scalar_out = tuple((n.shape == (), n.dtype) for n in self.optimized)
+        module = load_kernels(self.source, [spec], cache)
+        self.kernel = module.kernel
+        constants = [c.attrs["value"] for c in spec.constants]
+        self._call: Callable = make_caller(self.signature, self.kernel, constants, self.optimized, self.single)
 
     def __call__(self, *args: object) -> np.ndarray | tuple[np.ndarray, ...]:
-        arrays, _ = self.signature.check(args)
-        kargs = [a[()] if scalar else (a if a.flags.c_contiguous else np.ascontiguousarray(a))
-                 for a, scalar in zip(arrays, self._scalar_in)]
-        results = self._run(kargs)
-        out = tuple(np.asarray(r, dtype=dt) if scalar else r for r, (scalar, dt) in zip(results, self._scalar_out))
-        return out[0] if self.single else out
-
-    def _run(self, kargs: list) -> tuple:
-        try:
-            return self._module.kernel(*kargs, *self._constants)
-        except Exception as error:  # a damaged Numba cache entry: rebuild it once
-            if not _is_cache_failure(error):
-                raise
-            self._module = disk.purge(self._module)
-            return self._module.kernel(*kargs, *self._constants)
-
-
-def _is_cache_failure(error: Exception) -> bool:
-    import pickle
-
-    return isinstance(error, (pickle.UnpicklingError, EOFError, ValueError)) and "graphc" not in type(error).__module__
+        return self._call(*args)

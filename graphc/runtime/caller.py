@@ -1,0 +1,90 @@
+"""The thin call path: a Python function specialised to one signature.
+
+A call of a compiled graph should cost little more than the Numba call itself
+(~0.2 µs). A generic checker loops over argument specs and costs several µs, so the
+runtime writes a small Python function per signature: one boolean expression checks
+the common case (exact types, dtypes, ranks, fixed dims, named dims consistent,
+C-contiguous) and calls the kernel; anything else takes the slow path, which runs
+the full checks (raising the errors that name the argument) and converts what can be
+converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from graphc.ir.node import Node
+from graphc.runtime.arguments import Signature
+
+
+def kernel_arguments(signature: Signature, args: tuple) -> list:
+    """The slow path's conversion: checked arrays, 0-d ones unboxed, all C-contiguous."""
+    arrays, _ = signature.check(args)
+    return [a[()] if a.ndim == 0 else (a if a.flags.c_contiguous else np.ascontiguousarray(a)) for a in arrays]
+
+
+def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[str, int], env: dict) -> list[str]:
+    """Conditions under which ``arg`` can go to the kernel as it is."""
+    dtype = f"_dt_{arg}"
+    env[dtype] = node.dtype
+    if node.shape == ():
+        python_type = {"f": float, "i": int}[node.dtype.kind] if node.dtype.itemsize == 8 else node.dtype.type
+        env[f"_ty_{arg}"] = python_type
+        return [f"type({arg}) is _ty_{arg}"]
+    conds = [f"type({arg}) is _ndarray", f"{arg}.dtype is {dtype}", f"{arg}.ndim == {len(node.shape)}",
+             f"{arg}.flags.c_contiguous"]
+    for axis, d in enumerate(node.shape):
+        if isinstance(d, int):
+            conds.append(f"{arg}.shape[{axis}] == {d}")
+        elif d in fixed:
+            conds.append(f"{arg}.shape[{axis}] == {fixed[d]}")
+        elif d in first_axis:
+            conds.append(f"{arg}.shape[{axis}] == {first_axis[d]}")
+        else:
+            first_axis[d] = f"{arg}.shape[{axis}]"
+    return conds
+
+
+def _tuple(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.ndarray],
+                outputs: Sequence[Node], single: bool) -> Callable:
+    """A function with the signature's parameters that checks, calls and returns."""
+    names = [f"a{k}" for k in range(len(signature.inputs))]
+    env: dict = {"_ndarray": np.ndarray, "_kernel": kernel, "_signature": signature,
+                 "_convert": kernel_arguments}
+    consts = []
+    for k, c in enumerate(constants):
+        env[f"_c{k}"] = c
+        consts.append(f"_c{k}")
+    conds: list[str] = []
+    first_axis: dict[str, str] = {}
+    for node, arg in zip(signature.inputs, names):
+        conds += _fast_check(node, arg, first_axis, signature.fixed, env)
+    conds = conds or ["True"]
+    results = []
+    for k, node in enumerate(outputs):
+        if node.shape == ():  # a 0-d result is a NumPy scalar, as np.sum gives
+            env[f"_sc{k}"] = node.dtype.type
+            results.append(f"_sc{k}(r[{k}])")
+        else:
+            results.append(f"r[{k}]")
+    ret = results[0] if single else _tuple(results)
+    fast = " and ".join([f"len(args) == {len(names)}", *conds])
+    source = "\n".join([
+        "def call(*args):",
+        f"    if {fast}:" if not names else f"    if len(args) == {len(names)}:",
+        *([f"        {', '.join(names)}, = args", f"        if {' and '.join(conds)}:"] if names else []),
+        f"{'    ' if names else ''}        r = _kernel({', '.join([*names, *consts])})",
+        f"{'    ' if names else ''}        return {ret}",
+        f"    r = _kernel({', '.join(['*_convert(_signature, args)', *consts])})",
+        f"    return {ret}",
+    ])
+    exec(compile(source, f"<graphc caller {signature.fname}>", "exec"), env)
+    call = env["call"]
+    call.source = source
+    return call

@@ -1,0 +1,134 @@
+"""The lecture's forward()/backward() API: two kernels with a tape in between.
+
+``forward`` computes the loss and returns a ``Tape`` holding exactly the values the
+backward kernel needs (chosen by the min-cut partition); ``backward`` consumes a tape
+and the upstream gradient. A tape belongs to its call: there is no state in the step
+object, so tapes from several calls can be used in any order and from several threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from graphc.autodiff import grad
+from graphc.codegen.kernel import KernelSpec, generate
+from graphc.errors import ArgumentError, GraphError
+from graphc.interpret import check_closed, evaluate, plan
+from graphc.ir.graph import order
+from graphc.ir.node import Node
+from graphc.ops.sources import input as make_input
+from graphc.passes import optimize
+from graphc.passes.partition import partition
+from graphc.runtime.arguments import Signature, as_argument
+from graphc.runtime.caller import kernel_arguments
+from graphc.runtime.compiled import load_kernels
+
+
+class Tape:
+    """The values one forward call saved for its backward call."""
+
+    __slots__ = ("step", "values", "dims")
+
+    def __init__(self, step: GradStep, values: tuple, dims: dict[str, int]) -> None:
+        self.step, self.values, self.dims = step, values, dims
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{n.label}:{np.shape(v)}" for n, v in zip(self.step.partition.tape, self.values))
+        return f"<graphc.Tape of {len(self.values)} values: {shapes}>"
+
+
+class GradStep:
+    """``gc.compile_grad(loss, inputs, wrt)``: ``forward``, ``backward`` and both at once."""
+
+    def __init__(self, loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
+                 cache: bool = True) -> None:
+        if backend not in ("numba", "interpret"):
+            raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
+        self.backend = backend
+        self.inputs = tuple(inputs)
+        self.single = isinstance(wrt, Node)
+        self.wrt = (wrt,) if self.single else tuple(wrt)
+        self.upstream = make_input("upstream", (), loss.dtype)
+        grads = grad(loss, list(self.wrt), seed=self.upstream)
+        check_closed(self.inputs, [loss], order([loss]))  # the gradients read nothing more
+        self.signature = Signature(self.inputs, [loss, *grads])
+        loss_opt, *grads_opt = optimize([loss, *grads])
+        self.partition = partition(loss_opt, grads_opt, self.upstream)
+        p = self.partition
+        # backward params: the tape, the upstream gradient, and named dims no tape array carries
+        carried = {d for t in p.tape for d in t.shape if isinstance(d, str)}
+        self.dim_params = [d for d in self.signature.dim_names if d not in carried]
+        self.loss_dtype = loss.dtype
+        if backend == "numba":
+            fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs)
+            bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params)
+            self.source = generate([fwd, bwd])
+            module = load_kernels(self.source, [fwd, bwd], cache)
+            self._forward = module.forward
+            self._backward = module.backward
+            self._fconsts = tuple(c.attrs["value"] for c in fwd.constants)
+            self._bconsts = tuple(c.attrs["value"] for c in bwd.constants)
+        else:
+            self.source = None
+            self._fplan = plan(p.forward_outputs, self.inputs)
+            self._bplan = plan(p.backward_outputs, [*p.tape, self.upstream])
+
+    # -- the lecture's API ------------------------------------------------------------
+    def forward(self, *args: object) -> tuple[np.ndarray, Tape]:
+        """The loss, and the tape its backward call needs."""
+        p = self.partition
+        if self.backend == "interpret":
+            arrays, dims = self.signature.check(args)
+            values = evaluate(self._fplan, dict(zip(self.inputs, arrays)), dims)
+            loss = values[p.forward_outputs[0]][()]
+            return loss, Tape(self, tuple(values[t] for t in p.tape), dims)
+        kargs = kernel_arguments(self.signature, args)
+        results = self._forward(*kargs, *self._fconsts)
+        by_node = dict(zip(self.inputs, kargs))
+        by_node.update(zip(p.forward_outputs, results))
+        saved = tuple(_contiguous(by_node[t]) for t in p.tape)
+        dims = _dims(self.signature, kargs) if self.dim_params else {}
+        return self.loss_dtype.type(results[0]), Tape(self, saved, dims)
+
+    def backward(self, tape: Tape, upstream: object = 1.0) -> tuple[np.ndarray, ...] | np.ndarray:
+        """The gradients of the loss for ``wrt``, scaled by the upstream gradient."""
+        if not isinstance(tape, Tape) or tape.step is not self:
+            raise ArgumentError(f"backward: expected a Tape made by this step's forward but got {tape!r}")
+        seed = as_argument(self.upstream, upstream)
+        if seed.shape != ():
+            raise ArgumentError(f"backward: the upstream gradient must be a scalar but got shape {seed.shape}")
+        if self.backend == "interpret":
+            values = dict(zip(self.partition.tape, tape.values))
+            values[self.upstream] = seed
+            values = evaluate(self._bplan, values, tape.dims)
+            grads = tuple(values[g] for g in self.partition.backward_outputs)
+        else:
+            dims = [tape.dims[d] for d in self.dim_params]
+            grads = self._backward(*tape.values, seed[()], *dims, *self._bconsts)
+        grads = tuple(_as_array(g, n) for g, n in zip(grads, self.partition.backward_outputs))
+        return grads[0] if self.single else grads
+
+    def __call__(self, *args: object) -> tuple[np.ndarray, tuple[np.ndarray, ...] | np.ndarray]:
+        loss, tape = self.forward(*args)
+        return loss, self.backward(tape)
+
+
+def _contiguous(value: object) -> object:
+    if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
+        return np.ascontiguousarray(value)
+    return value
+
+
+def _as_array(value: object, node: Node) -> object:
+    return node.dtype.type(value) if node.shape == () else value
+
+
+def _dims(signature: Signature, kargs: list) -> dict[str, int]:
+    dims = dict(signature.fixed)
+    for node, value in zip(signature.inputs, kargs):
+        for axis, d in enumerate(node.shape):
+            if isinstance(d, str):
+                dims[d] = np.shape(value)[axis]
+    return dims
