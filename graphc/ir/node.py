@@ -148,7 +148,7 @@ def constant(value: object, dtype: np.dtype | None = None) -> Node:
     """A constant node holding a read-only copy of ``value``."""
     array = np.asarray(value)
     dt = dtype if dtype is not None else dtypes.array_dtype(array)
-    data = np.array(array, dtype=dt)  # a private copy
+    data = np.array(array, dtype=dt, order="C")  # a private, C-contiguous copy (kernels assume C)
     data.setflags(write=False)
     return Node("const", (), {"value": data}, data.shape, dt)
 
