@@ -23,8 +23,8 @@ from graphc.ir import dtypes
 from graphc.ir.graph import build, toposort
 from graphc.ir.node import Node, constant, provenance
 from graphc.ir.op import lookup
-from graphc.ir.shapes import format_shape
-from graphc.ops.structural import broadcast_to
+from graphc.ir.shapes import dimwise_bindings, format_shape
+from graphc.ops.structural import broadcast_to, reshape
 
 
 @overload
@@ -43,7 +43,7 @@ def grad(y: Node, wrt: Node | Sequence[Node], disconnected: str = "zeros",
     """
     single = isinstance(wrt, Node)
     variables = [wrt] if single else list(wrt)
-    _check(y, variables, disconnected)
+    _check(y, variables, disconnected, seed)
     grads = adjoints(y, variables, seed)
     results = []
     for w in variables:
@@ -57,7 +57,7 @@ def grad(y: Node, wrt: Node | Sequence[Node], disconnected: str = "zeros",
     return results[0] if single else results
 
 
-def _check(y: Node, variables: list[Node], disconnected: str) -> None:
+def _check(y: Node, variables: list[Node], disconnected: str, seed: Node | None) -> None:
     if not isinstance(y, Node):
         raise GraphError(f"grad: expected a graphc node to differentiate but got {type(y).__name__}")
     if y.shape != ():
@@ -67,6 +67,15 @@ def _check(y: Node, variables: list[Node], disconnected: str) -> None:
         raise DTypeError(f"grad: {y.label} has dtype {y.dtype} but grad needs a floating scalar")
     if disconnected not in ("zeros", "raise"):
         raise GraphError(f"grad: disconnected must be 'zeros' or 'raise' but got {disconnected!r}")
+    if seed is not None:
+        if not isinstance(seed, Node):
+            raise GraphError(f"grad: expected the seed to be a graphc node but got {type(seed).__name__}")
+        if seed.shape != y.shape:
+            raise ShapeError(f"grad: the seed {seed.label} must have the shape {format_shape(y.shape)} of "
+                             f"{y.label} but has shape {format_shape(seed.shape)}")
+        if seed.dtype != y.dtype:
+            raise DTypeError(f"grad: the seed {seed.label} must have the dtype {y.dtype} of {y.label} "
+                             f"but has dtype {seed.dtype}")
     for i, w in enumerate(variables):
         if not isinstance(w, Node):
             raise GraphError(f"grad: wrt[{i}] must be a graphc node but got {type(w).__name__}")
@@ -90,7 +99,7 @@ def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> di
     pending: dict[Node, list[Node]] = defaultdict(list)
     pending[y].append(seed)
     grads: dict[Node, Node] = {}
-    for node in reversed(toposort(graph.subgraph(on_path))):
+    for node in reversed([n for n in toposort(graph) if n in on_path]):  # a subgraph view is slow
         parts = pending.pop(node, None)
         if not parts:  # every path from here to y has a zero gradient (a comparison, one_hot)
             continue
@@ -104,6 +113,8 @@ def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> di
                 continue
             with provenance(op.gate, of=x):
                 ct = op.vjp(node, g, i) if op.vjp else None
+                if ct is not None and ct.shape != x.shape and dimwise_bindings(ct.shape, x.shape) is not None:
+                    ct = reshape(ct, x.shape)  # x has a named dim the graph bound to a size: (5, 3) -> (N, 3)
             if ct is None:
                 continue
             if ct.shape != x.shape or ct.dtype != x.dtype:

@@ -9,20 +9,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from graphc.ir.node import Node
-from graphc.passes.cse import cse
-from graphc.passes.fold import fold_constants
-from graphc.passes.simplify import simplify
+from graphc.passes.cse import cse, cse_rule
+from graphc.passes.fold import fold_constants, fold_rule
+from graphc.passes.rewrite import rewrite
+from graphc.passes.simplify import simplify, simplify_rule
 
 
-def optimize(outputs: Sequence[Node]) -> list[Node]:
-    """Algebraic simplification, constant folding and CSE, repeated until nothing changes."""
+def optimize(outputs: Sequence[Node], max_rounds: int = 8) -> list[Node]:
+    """Algebraic simplification, constant folding and CSE in one walk per round, repeated
+    while a round changes something (a folded constant can enable a simplification)."""
     current = list(outputs)
-    for _ in range(8):  # each round can expose more (a folded constant enables a simplification)
-        new = cse(fold_constants(simplify(current)))
-        if new == current:
+    for _ in range(max_rounds):
+        current, fired = _round(current)
+        if not fired:
             break
-        current = new
     return current
+
+
+def _round(outputs: list[Node]) -> tuple[list[Node], int]:
+    fired = 0
+    dedupe = cse_rule()
+
+    def rule(node: Node) -> Node | None:
+        nonlocal fired
+        result = node
+        for step in (simplify_rule, fold_rule, dedupe):
+            replacement = step(result)
+            if replacement is not None:
+                result = replacement
+        if result is node:
+            return None
+        fired += 1
+        return result
+
+    return rewrite(outputs, rule), fired
 
 
 __all__ = ["cse", "fold_constants", "optimize", "simplify"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphc.ir.node import Node
-from graphc.passes.rewrite import rewrite
+from graphc.passes.rewrite import Rule, rewrite
 
 _MAX_CONST_BYTES = 1 << 16  # larger constants are compared by identity, not by content
 
@@ -30,7 +30,8 @@ def node_key(node: Node) -> tuple | None:
     return (node.op, node.dtype.str, tuple(i.id for i in node.inputs), attrs, node.shape)
 
 
-def cse(outputs: Sequence[Node]) -> list[Node]:
+def cse_rule() -> Rule:
+    """A rule (with its own memory) that maps a node to the first one equal to it."""
     seen: dict[tuple, Node] = {}
 
     def rule(node: Node) -> Node | None:
@@ -40,4 +41,8 @@ def cse(outputs: Sequence[Node]) -> list[Node]:
         first = seen.setdefault(key, node)
         return None if first is node else first
 
-    return rewrite(outputs, rule)
+    return rule
+
+
+def cse(outputs: Sequence[Node]) -> list[Node]:
+    return rewrite(outputs, cse_rule())

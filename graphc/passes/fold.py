@@ -13,14 +13,16 @@ from graphc.passes.rewrite import rewrite
 MAX_FOLDED_SIZE = 4096  # a broadcast of a scalar to a big shape stays a (cheap) loop
 
 
-def fold_constants(outputs: Sequence[Node]) -> list[Node]:
-    def rule(node: Node) -> Node | None:
-        if not node.inputs or any(i.op != "const" for i in node.inputs):
-            return None
-        if not all(isinstance(d, int) for d in node.shape) or int(np.prod(node.shape)) > MAX_FOLDED_SIZE:
-            return None
-        with np.errstate(all="ignore"):
-            value = lookup(node.op).numpy([i.attrs["value"] for i in node.inputs], node.attrs, {})
-        return constant(np.asarray(value), node.dtype)
+def fold_rule(node: Node) -> Node | None:
+    """A constant for a node whose inputs are all (small) constants."""
+    if not node.inputs or any(i.op != "const" for i in node.inputs):
+        return None
+    if not all(isinstance(d, int) for d in node.shape) or int(np.prod(node.shape)) > MAX_FOLDED_SIZE:
+        return None
+    with np.errstate(all="ignore"):
+        value = lookup(node.op).numpy([i.attrs["value"] for i in node.inputs], node.attrs, {})
+    return constant(np.asarray(value), node.dtype)
 
-    return rewrite(outputs, rule)
+
+def fold_constants(outputs: Sequence[Node]) -> list[Node]:
+    return rewrite(outputs, fold_rule)

@@ -96,7 +96,7 @@ def _dropped(reduction: Node) -> tuple:
     return tuple(d for i, d in enumerate(reduction.inputs[0].shape) if i not in axes)
 
 
-def _rule(node: Node) -> Node | None:
+def simplify_rule(node: Node) -> Node | None:
     op = node.op
     if op == "pow":
         c = scalar_value(node.inputs[1])
@@ -130,4 +130,4 @@ def _rule(node: Node) -> Node | None:
 
 
 def simplify(outputs: Sequence[Node]) -> list[Node]:
-    return rewrite(outputs, _rule)
+    return rewrite(outputs, simplify_rule)
