@@ -30,9 +30,10 @@ def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[st
     dtype = f"_dt_{arg}"
     env[dtype] = node.dtype
     if node.shape == ():
-        python_type = {"f": float, "i": int}[node.dtype.kind] if node.dtype.itemsize == 8 else node.dtype.type
-        env[f"_ty_{arg}"] = python_type
-        return [f"type({arg}) is _ty_{arg}"]
+        # a Python number of the kind (float64, int64), or the NumPy scalar of the dtype
+        python = {"f": float, "i": int}[node.dtype.kind] if node.dtype.itemsize == 8 else node.dtype.type
+        env[f"_ty_{arg}"] = (python, node.dtype.type)
+        return [f"type({arg}) in _ty_{arg}"]
     conds = [f"type({arg}) is _ndarray", f"{arg}.dtype is {dtype}", f"{arg}.ndim == {len(node.shape)}",
              f"{arg}.flags.c_contiguous"]
     for axis, d in enumerate(node.shape):
