@@ -42,6 +42,8 @@ def grad(y: Node, wrt: Node | Sequence[Node], disconnected: str = "zeros",
     upstream gradient of ``y`` (default 1).
     """
     single = isinstance(wrt, Node)
+    if not single and not isinstance(wrt, (list, tuple)):
+        raise GraphError(f"grad: expected wrt to be a node or a list of nodes but got {type(wrt).__name__}")
     variables = [wrt] if single else list(wrt)
     _check(y, variables, disconnected, seed)
     grads = adjoints(y, variables, seed)
@@ -113,7 +115,7 @@ def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> di
                 continue
             with provenance(op.gate, of=x):
                 ct = op.vjp(node, g, i) if op.vjp else None
-                if ct is not None and ct.shape != x.shape and dimwise_bindings(ct.shape, x.shape) is not None:
+                if ct is not None and ct.shape != x.shape and _bound_alike(ct.shape, x.shape, node):
                     ct = reshape(ct, x.shape)  # x has a named dim the graph bound to a size: (5, 3) -> (N, 3)
             if ct is None:
                 continue
@@ -121,6 +123,13 @@ def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> di
                 raise GraphError(f"the VJP of {node.op} gave {ct.type_str} for {x.label}:{x.type_str}")
             pending[x].append(ct)
     return grads
+
+
+def _bound_alike(a: tuple, b: tuple, node: Node) -> bool:
+    """Whether shapes ``a`` and ``b`` differ only by named dims that ``node`` binds to the
+    sizes on the other side."""
+    needed = dimwise_bindings(a, b)
+    return needed is not None and set(needed) <= set(node.bindings)
 
 
 def _accumulate(node: Node, parts: list[Node]) -> Node:

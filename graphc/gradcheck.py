@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graphc.autodiff import grad
-from graphc.errors import GraphError
+from graphc.errors import DTypeError, GraphError
 from graphc.interpret import Interpreted
 from graphc.ir.graph import order
 from graphc.ir.node import Node
@@ -22,18 +22,32 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
     of an element is |a - n| / max(|a|, |n|, 1e-8) (errors of gradients that are 0 up
     to rounding count as absolute). ``eps`` defaults to 1e-6 (float64) or 1e-3 (float32).
     """
+    if not isinstance(values, Mapping):
+        raise GraphError(f"check_grad: expected values to be a dict of input values (by node or name) "
+                         f"but got {type(values).__name__}")
+    if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0):
+        raise GraphError(f"check_grad: expected eps to be a positive number but got {eps!r}")
+    if not isinstance(wrt, (Node, list, tuple)):
+        raise GraphError(f"check_grad: expected wrt to be a node or a list of nodes but got {type(wrt).__name__}")
     variables = [wrt] if isinstance(wrt, Node) else list(wrt)
     inputs = [n for n in order([y]) if n.op == "input"]
     for w in variables:
-        if w.op != "input":
-            raise GraphError(f"check_grad: {w.label} must be an input node to be perturbed")
+        if not isinstance(w, Node) or w.op != "input":
+            what = w.label if isinstance(w, Node) else f"{type(w).__name__} {w!r}"
+            raise GraphError(f"check_grad: {what} must be an input node to be perturbed")
         if w not in inputs:
             inputs.append(w)
     by_name = {k if isinstance(k, str) else k.label: v for k, v in values.items()}
     missing = [n.label for n in inputs if n.label not in by_name]
     if missing:
         raise GraphError(f"check_grad: no value given for input {', '.join(missing)}")
-    args = [np.array(by_name[n.label], dtype=n.dtype) for n in inputs]
+    args = []
+    for n in inputs:
+        try:
+            args.append(np.array(by_name[n.label], dtype=n.dtype))
+        except (TypeError, ValueError, OverflowError):
+            raise DTypeError(f"check_grad: the value of {n.label} must convert to an array of dtype {n.dtype} "
+                             f"but got {type(by_name[n.label]).__name__} {by_name[n.label]!r}") from None
     analytic = Interpreted(inputs, grad(y, variables))(*args)
     f = Interpreted(inputs, y)
     errors = {}

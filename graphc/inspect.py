@@ -31,9 +31,18 @@ def _numbering(outputs: tuple[Node, ...]) -> tuple[list[Node], dict[Node, int]]:
 def _attr_text(node: Node) -> str:
     if node.op == "const":
         value = node.attrs["value"]
-        return "" if value.size > 1 else f" {value.item()!r}"
+        return "" if value.size != 1 else f" {value.item()!r}"
     parts = [f"{k}={v.name if isinstance(v, np.dtype) else v}" for k, v in node.attrs.items()]
     return f"[{' '.join(parts)}]" if parts else ""
+
+
+def of_text(node: Node, ids: dict[Node, int]) -> str:
+    """The forward node a backward node is the gradient of: ``%5`` when it is listed, else
+    its name or op (never its global ``%id``, which would read as a listing number)."""
+    of = node.of
+    if of in ids:
+        return f"%{ids[of]}"
+    return f"{of.name} (not listed)" if of.name is not None else f"a {of.op} node (not listed)"
 
 
 def describe(node: Node, ids: dict[Node, int]) -> str:
@@ -48,8 +57,7 @@ def describe(node: Node, ids: dict[Node, int]) -> str:
     if node.name is not None and node.op != "input":
         notes.append(node.name)
     if node.role == "backward":
-        of = f"%{ids[node.of]}" if node.of in ids else node.of.label
-        notes.append(f"{node.pattern}, grad of {of}")
+        notes.append(f"{node.pattern}, grad of {of_text(node, ids)}")
     line = f"%{ids[node]}:{node.type_str} = {rhs}"
     return f"{line:<44}  # {'; '.join(notes)}" if notes else line
 
@@ -63,14 +71,16 @@ def show(*outputs: Node) -> str:
 
 
 def to_networkx(*outputs: Node) -> nx.DiGraph:
-    """A DiGraph over the listing's numbers. Node attributes: op, shape, dtype, name,
-    role, pattern and of (backward nodes), attrs, node (the graphc Node); edges carry
-    the input slot as ``index``."""
+    """A DiGraph over the listing's numbers. Node attributes: op, shape, dtype, name (the
+    user's name, else ``%i`` as listed), role, pattern and of (backward nodes: the number of
+    the forward node, or a description when that node is not listed), attrs, node (the
+    graphc Node); edges carry the input slot as ``index``."""
     nodes, ids = _numbering(outputs)
     g = nx.DiGraph()
     for n in nodes:
-        of = None if n.of is None else ids.get(n.of, n.of.label)
-        g.add_node(ids[n], op=n.op, shape=n.shape, dtype=n.dtype.name, name=n.label, role=n.role,
+        of = None if n.of is None else ids[n.of] if n.of in ids else of_text(n, ids)
+        name = n.name if n.name is not None else f"%{ids[n]}"
+        g.add_node(ids[n], op=n.op, shape=n.shape, dtype=n.dtype.name, name=name, role=n.role,
                    pattern=n.pattern, of=of, attrs=dict(n.attrs), node=n, output=n in outputs)
         for index, src in enumerate(n.inputs):
             g.add_edge(ids[src], ids[n], index=index)

@@ -19,6 +19,13 @@ from graphc.ir.shapes import format_shape
 from graphc.runtime.arguments import Signature
 
 
+def node_list(value: object, what: str) -> tuple[Node, ...]:
+    """``value`` (a list or tuple of nodes) as a tuple, or a GraphError naming ``what``."""
+    if not isinstance(value, (list, tuple)):
+        raise GraphError(f"compile: expected {what} to be a list of graphc nodes but got {type(value).__name__}")
+    return tuple(value)
+
+
 def check_closed(inputs: Sequence[Node], outputs: Sequence[Node], nodes: Sequence[Node]) -> None:
     """Every input node the outputs depend on must be among the function's inputs, and every
     named dim must get its size from an input's shape or a binding made at declaration."""
@@ -51,8 +58,8 @@ class Interpreted:
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node) -> None:
         self.single = isinstance(outputs, Node)
-        self.outputs = (outputs,) if self.single else tuple(outputs)
-        self.inputs = tuple(inputs)
+        self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
+        self.inputs = node_list(inputs, "the inputs")
         self.order = order(self.outputs)
         check_closed(self.inputs, self.outputs, self.order)
         self.signature = Signature(self.inputs, self.outputs)

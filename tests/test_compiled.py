@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from opcases import CASES, FLOATS, bind, make_inputs
+from opcases import CASES, FLOATS, make_inputs
 
 import graphc as gc
 

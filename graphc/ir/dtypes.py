@@ -10,6 +10,8 @@ The rule, as in JAX and PyTorch:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from graphc.errors import DTypeError
@@ -25,10 +27,12 @@ SHORT_NAMES = {FLOAT64: "f64", FLOAT32: "f32", INT64: "i64"}
 def as_dtype(dtype: object, what: str = "dtype") -> np.dtype:
     """The graphc dtype named by ``dtype`` ("float64", np.float32, ...), or a DTypeError."""
     try:
-        dt = np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError:
+        with warnings.catch_warnings():  # deprecated aliases ("a") are rejected below anyway
+            warnings.simplefilter("ignore", DeprecationWarning)
+            dt = None if dtype is None else np.dtype(dtype)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
         dt = None
-    if dt not in DTYPES:
+    if dt is None or dt not in DTYPES:  # (np.dtype("float64") == None is True: test None first)
         raise DTypeError(f"{what}: expected one of float64, float32, int64 but got {dtype!r}")
     return dt
 
@@ -39,6 +43,8 @@ def is_float(dtype: np.dtype) -> bool:
 
 def promote(*dtypes: np.dtype) -> np.dtype:
     """The dtype of an elementwise result of nodes of these dtypes (weak scalars excluded)."""
+    if len(set(dtypes)) == 1:
+        return dtypes[0]
     floats = [d for d in dtypes if is_float(d)]
     if not floats:
         return INT64

@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from graphc.errors import GraphError
+from graphc.errors import DTypeError, GraphError
 from graphc.ir import dtypes
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Bindings, Shape, format_shape, merge_bindings
 
 _ids = itertools.count()
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Provenance:
@@ -81,12 +82,22 @@ class Node:
 
     def __init__(self, op: str, inputs: tuple[Node, ...], attrs: Mapping[str, Any], shape: Shape,
                  dtype: np.dtype, bindings: Bindings = (), name: str | None = None) -> None:
+        if name is not None and (not isinstance(name, str) or not name or not name.isprintable()):
+            # a name is printed in listings, one line per node
+            raise GraphError(f"{op}: expected a name that is a non-empty printable string but got {name!r}")
         prov = _provenance.get()
-        values = dict(id=next(_ids), op=op, inputs=tuple(inputs), attrs=MappingProxyType(dict(attrs)),
-                      shape=tuple(shape), dtype=dtype, bindings=bindings, name=name,
-                      role=prov.role, pattern=prov.pattern, of=prov.of)
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
+        init = object.__setattr__  # nodes are immutable: only __init__ writes, and only here
+        init(self, "id", next(_ids))
+        init(self, "op", op)
+        init(self, "inputs", tuple(inputs))
+        init(self, "attrs", MappingProxyType(dict(attrs)) if attrs else _NO_ATTRS)
+        init(self, "shape", tuple(shape))
+        init(self, "dtype", dtype)
+        init(self, "bindings", bindings)
+        init(self, "name", name)
+        init(self, "role", prov.role)
+        init(self, "pattern", prov.pattern)
+        init(self, "of", prov.of)
 
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError(f"graphc nodes are immutable: cannot set {key!r} of {self.label}")
@@ -148,7 +159,13 @@ def constant(value: object, dtype: np.dtype | None = None) -> Node:
     """A constant node holding a read-only copy of ``value``."""
     array = np.asarray(value)
     dt = dtype if dtype is not None else dtypes.array_dtype(array)
-    data = np.array(array, dtype=dt, order="C")  # a private, C-contiguous copy (kernels assume C)
+    too_big = array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max
+    try:
+        if too_big and dt == dtypes.INT64:  # NumPy would wrap these around to negative numbers
+            raise OverflowError
+        data = np.array(array, dtype=dt, order="C")  # a private, C-contiguous copy (kernels assume C)
+    except OverflowError:
+        raise DTypeError(f"constant: expected values that fit {dt} but got {value!r}") from None
     data.setflags(write=False)
     return Node("const", (), {"value": data}, data.shape, dt)
 

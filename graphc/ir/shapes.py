@@ -13,6 +13,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 from graphc.errors import ShapeError
 
 Dim = int | str
@@ -28,6 +30,8 @@ def as_shape(shape: object, what: str) -> Shape:
         raise ShapeError(f"{what}: expected a shape tuple of ints and names but got {shape!r}")
     dims = []
     for d in shape:
+        if isinstance(d, np.integer):  # a dim computed with NumPy (np.prod(...)) is an int too
+            d = int(d)
         if isinstance(d, bool) or not isinstance(d, (int, str)):
             raise ShapeError(f"{what}: expected dims to be ints or names but got {d!r} in {shape!r}")
         if isinstance(d, int) and d < 0:
@@ -72,6 +76,9 @@ def unify_dim(a: Dim, b: Dim, broadcast: bool) -> tuple[Dim, tuple[str, int] | N
 def broadcast_shapes(what: str, named: Iterable[tuple[str, Shape]]) -> tuple[Shape, Bindings]:
     """NumPy broadcasting of several (operand name, shape) pairs, with named dims."""
     named = list(named)
+    first = named[0][1]
+    if all(s == first for _, s in named):  # the common case: nothing to broadcast or bind
+        return first, ()
     ndim = max(len(s) for _, s in named)
     result: list[Dim] = [1] * ndim
     origin: list[str | None] = [None] * ndim  # which operand gave each dim, for messages
@@ -98,9 +105,11 @@ def normalize_axes(what: str, axis: object, ndim: int) -> tuple[int, ...]:
     """``axis`` (None, int or tuple of ints, negatives allowed) as sorted positive axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else axis
-    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
         raise ShapeError(f"{what}: expected axis None, an int or a tuple of ints but got {axis!r}")
+    axes = [int(a) for a in axes]
     out = []
     for a in axes:
         if not -ndim <= a < ndim:
@@ -117,8 +126,36 @@ def symbolic_size(shape: Shape) -> tuple[int, Counter]:
     return math.prod(ints), Counter(d for d in shape if isinstance(d, str))
 
 
+def dimwise_bindings(src: Shape, dst: Shape) -> Bindings | None:
+    """The bindings under which two shapes are the same dim by dim (a named dim against a
+    fixed size binds the name, as broadcasting does), or None if they differ."""
+    if len(src) != len(dst):
+        return None
+    new = []
+    for a, b in zip(src, dst):
+        met = unify_dim(a, b, broadcast=False)
+        if met is None:
+            return None
+        if met[1] is not None:
+            new.append(met[1])
+    try:
+        return merge_bindings("", tuple(new))
+    except ShapeError:
+        return None
+
+
+def reshape_bindings(src: Shape, dst: Shape) -> Bindings:
+    """The bindings a reshape of ``src`` to the valid target ``dst`` makes: none when the
+    sizes agree symbolically ((N, 3) to (3, N)), else those that make the shapes equal dim
+    by dim ((5, 3) to (N, 3) binds N = 5)."""
+    if symbolic_size(src) == symbolic_size(dst):
+        return ()
+    return dimwise_bindings(src, dst) or ()
+
+
 def reshape_target(what: str, src: Shape, target: Shape | tuple[int | str, ...]) -> Shape:
-    """The shape ``src`` reshapes to; one -1 is inferred. Sizes must match symbolically."""
+    """The shape ``src`` reshapes to; one -1 is inferred. Sizes must match symbolically,
+    or dim by dim where a named dim meets the size it is bound to ((5, 3) to (N, 3))."""
     holes = [i for i, d in enumerate(target) if d == -1]
     if len(holes) > 1:
         raise ShapeError(f"{what}: only one -1 is allowed in the new shape {target!r}")
@@ -130,7 +167,7 @@ def reshape_target(what: str, src: Shape, target: Shape | tuple[int | str, ...])
         "the numbers of elements differ"
     )
     if not holes:
-        if (src_count, src_names) != (dst_count, dst_names):
+        if (src_count, src_names) != (dst_count, dst_names) and dimwise_bindings(src, known) is None:
             raise mismatch
         return known
     rest_names = src_names - dst_names

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from graphc.errors import GraphError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, apply
 from graphc.ir.op import Op, register
@@ -233,14 +234,20 @@ greater, greater_equal, less, less_equal, equal = (
     _comparison(op) for op in ("greater", "greater_equal", "less", "less_equal", "equal"))
 
 
+def _alpha(op: str, alpha: object) -> float:
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise GraphError(f"{op}: expected alpha to be a real number but got {type(alpha).__name__} {alpha!r}")
+    return float(alpha)
+
+
 def leaky_relu(x: object, alpha: float = 0.01, name: str | None = None) -> Node:
     """x if x > 0 else alpha * x (the lecture's max(0.1x, x) is alpha=0.1)."""
-    return apply("leaky_relu", x, alpha=float(alpha), name=name)
+    return apply("leaky_relu", x, alpha=_alpha("leaky_relu", alpha), name=name)
 
 
 def elu(x: object, alpha: float = 1.0, name: str | None = None) -> Node:
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    return apply("elu", x, alpha=float(alpha), name=name)
+    return apply("elu", x, alpha=_alpha("elu", alpha), name=name)
 
 
 def cast(x: object, dtype: object, name: str | None = None) -> Node:

@@ -10,7 +10,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, apply
-from graphc.ir.op import Op, register
+from graphc.ir.op import Op, lookup, register
 from graphc.ir.shapes import Dim, normalize_axes
 from graphc.ops._common import as_node, require_float
 from graphc.ops.structural import broadcast_to, reshape
@@ -23,8 +23,11 @@ def _kept_shape(x: Node, axes: tuple[int, ...]) -> tuple[Dim, ...]:
 def _reduce_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     (x,) = inputs
     axes, keep = attrs["axes"], attrs["keepdims"]
-    if op == "max" and any(x.shape[a] == 0 for a in axes):
-        raise ShapeError(f"max: {x.label} has an empty axis among {axes}: max of no elements is undefined")
+    if normalize_axes(op, axes, x.ndim) != axes:  # the functions below normalize; graphc.ir.apply may not
+        raise ShapeError(f"{op}: axes must be a sorted tuple of distinct axes of {x.label} "
+                         f"({x.ndim} dims) but got {axes!r}")
+    if lookup(op).extra.get("nonempty") and any(x.shape[a] == 0 for a in axes):
+        raise ShapeError(f"{op}: {x.label} has an empty axis among {axes}: {op} of no elements is undefined")
     shape = _kept_shape(x, axes) if keep else tuple(d for i, d in enumerate(x.shape) if i not in axes)
     return shape, x.dtype, ()
 
@@ -63,7 +66,7 @@ register(Op("sum", infer=_reduce_infer,
             vjp=_sum_vjp, gate="distribute", kind="reduce", extra={"combine": "add"}))
 register(Op("max", infer=_reduce_infer,
             numpy=lambda args, at, dims: np.max(args[0], axis=at["axes"], keepdims=at["keepdims"]),
-            vjp=_max_vjp, gate="route", kind="reduce", extra={"combine": "max"}))
+            vjp=_max_vjp, gate="route", kind="reduce", extra={"combine": "max", "nonempty": True}))
 
 
 def _numel_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):

@@ -11,8 +11,11 @@ from graphc.ir.node import Node, apply
 from graphc.ir.op import Op, register
 from graphc.ir.shapes import (
     Dim,
+    as_shape,
     broadcast_shapes,
+    dimwise_bindings,
     format_shape,
+    reshape_bindings,
     reshape_target,
     resolve,
     unify_dim,
@@ -69,7 +72,8 @@ register(Op("transpose", infer=_transpose_infer,
 
 def _reshape_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     (x,) = inputs
-    return reshape_target(f"{op} of {x.label}", x.shape, attrs["shape"]), x.dtype, ()
+    shape = reshape_target(f"{op} of {x.label}", x.shape, attrs["shape"])
+    return shape, x.dtype, reshape_bindings(x.shape, shape)
 
 
 register(Op("reshape", infer=_reshape_infer,
@@ -82,7 +86,8 @@ def _broadcast_to_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]
     (x,) = inputs
     target = attrs["shape"]
     shape, bindings = broadcast_shapes(op, ((x.label, x.shape), ("the target", target)))
-    if shape != target:
+    needed = dimwise_bindings(shape, target)  # (3, 4) to (N, 4) binds N = 3, as broadcasting does
+    if needed is None or not set(needed) <= set(bindings):
         raise ShapeError(f"{op}: {x.label} of shape {format_shape(x.shape)} does not broadcast "
                          f"to {format_shape(target)}")
     return target, x.dtype, bindings
@@ -104,7 +109,15 @@ def matmul(a: object, b: object, name: str | None = None) -> Node:
 def transpose(x: object, axes: tuple[int, ...] | None = None, name: str | None = None) -> Node:
     """x with its axes permuted (reversed by default, like x.T)."""
     node = as_node(x, "transpose")
-    axes = tuple(reversed(range(node.ndim))) if axes is None else tuple(int(a) % max(node.ndim, 1) for a in axes)
+    if axes is None:
+        axes = tuple(reversed(range(node.ndim)))
+    else:
+        axes = tuple(axes) if isinstance(axes, (tuple, list)) else (axes,)
+        for a in axes:
+            if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -node.ndim <= a < node.ndim:
+                raise ShapeError(f"transpose: axes {axes!r} must be a permutation of the {node.ndim} axes of "
+                                 f"{node.label} but {a!r} is not an axis")
+        axes = tuple(int(a) % node.ndim for a in axes)
     return node if axes == tuple(range(node.ndim)) else apply("transpose", node, axes=axes, name=name)
 
 
@@ -119,5 +132,5 @@ def reshape(x: object, shape: tuple, name: str | None = None) -> Node:
 def broadcast_to(x: object, shape: tuple, name: str | None = None) -> Node:
     """x broadcast to ``shape`` (NumPy rules)."""
     node = as_node(x, "broadcast_to")
-    target = tuple(shape)
+    target = as_shape(shape, f"broadcast_to of {node.label}")
     return node if target == node.shape else apply("broadcast_to", node, shape=target, name=name)

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphc.errors import ArgumentError, DTypeError
+from graphc.ir.graph import order
 from graphc.ir.node import Node
+from graphc.ir.op import lookup
 from graphc.ir.shapes import format_shape, merge_bindings
 
 
@@ -26,6 +28,14 @@ class Signature:
         # a name the graph bound at declaration (x:(N,3) + z:(5,3) binds N=5) holds at call time
         self.fixed = dict(merge_bindings(fname, *(n.bindings for n in (*self.inputs, *outputs))))
         self.dim_names = tuple(sorted({d for n in self.inputs for d in n.shape if isinstance(d, str)}))
+        # named dims a reduction without identity (max) runs over: a call may not make them 0
+        self.nonempty: dict[str, Node] = {}
+        for node in order(outputs):
+            if lookup(node.op).extra.get("nonempty"):
+                x = node.inputs[0]
+                for axis in node.attrs["axes"]:
+                    if isinstance(x.shape[axis], str):
+                        self.nonempty.setdefault(x.shape[axis], node)
 
     def describe(self) -> str:
         return f"{self.fname}({', '.join(f'{n.label}:{n.type_str}' for n in self.inputs)})"
@@ -42,6 +52,12 @@ class Signature:
             array = as_argument(node, value)
             check_shape(node, array.shape, dims, bound_by)
             arrays.append(array)
+        for name, reduction in self.nonempty.items():
+            if dims.get(name) == 0:
+                source = f"argument {bound_by[name]}" if name in bound_by else "the graph"
+                raise ArgumentError(f"{source}: named dim {name} is 0 but the {reduction.op} {reduction.label} "
+                                    f"reduces over it: expected at least one element ({reduction.op} of no "
+                                    "elements is undefined)")
         return arrays, dims
 
 

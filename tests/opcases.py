@@ -1,0 +1,457 @@
+"""One table of op test cases, shared by every test that checks ops against NumPy.
+
+A case is a graphc expression over input nodes, the same expression written with NumPy
+on arrays, the input shapes (named dims allowed: "N") and a domain per input that keeps
+the check meaningful: positive numbers for log/sqrt, values away from the kink for
+relu/abs, no ties for max unless the case is about ties.
+
+    from opcases import CASES, make_inputs
+    for case in CASES:
+        nodes = case.inputs("float32")
+        out = case.build(*nodes)
+        arrays = make_inputs(case, "float32", seed=0)
+        expected = case.ref(*arrays)
+
+Every op of ``graphc.ops.__all__`` appears in at least one case (``covered_ops`` lists
+them; test_ops.py checks the coverage), and so do the Python operators with numbers and
+NumPy arrays on either side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import graphc as gc
+
+DIMS: Mapping[str, int] = {"N": 3}  # the default size of a named dim
+FLOATS = ("float32", "float64")
+
+# tolerances for comparing against NumPy, by dtype
+RTOL = {"float32": 2e-5, "float64": 1e-12, "int64": 0}
+ATOL = {"float32": 2e-6, "float64": 1e-13, "int64": 0}
+
+_rng = np.random.default_rng(1234)
+C34 = _rng.standard_normal((3, 4))  # constants for the operator cases
+C4 = _rng.standard_normal(4)
+C45 = _rng.standard_normal((4, 5))
+C24 = _rng.standard_normal((2, 4))
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """One expression to test.
+
+    build(*nodes) -> Node and ref(*arrays) -> ndarray compute the same thing;
+    ``shapes``/``domains``/``dtypes`` describe the inputs (a dtype of None means "the
+    float dtype under test"); ``out_dtype`` None likewise; ``wrt`` lists the inputs whose
+    gradient is checked (None: every float input, () when ``grad`` is False).
+    """
+
+    name: str
+    build: Callable[..., gc.Node]
+    ref: Callable[..., np.ndarray]
+    shapes: tuple[tuple, ...]
+    domains: tuple[str, ...]
+    ops: tuple[str, ...]
+    dtypes: tuple[str | None, ...] | None = None
+    out_dtype: str | None = None
+    grad: bool = True
+    wrt: tuple[int, ...] | None = None
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        assert len(self.shapes) == len(self.domains), self.name
+        assert self.dtypes is None or len(self.dtypes) == len(self.shapes), self.name
+
+    def input_dtypes(self, dtype: str) -> tuple[str, ...]:
+        return tuple(dtype if d is None else d for d in (self.dtypes or (None,) * len(self.shapes)))
+
+    def output_dtype(self, dtype: str) -> str:
+        """The result's dtype when the case runs with float dtype ``dtype``."""
+        if self.out_dtype is None:
+            return dtype
+        if self.out_dtype == "other":
+            return "float32" if dtype == "float64" else "float64"
+        return self.out_dtype
+
+    def inputs(self, dtype: str) -> list[gc.Node]:
+        """Fresh input nodes x0, x1, ... for this case."""
+        return [gc.input(f"x{i}", shape=s, dtype=d)
+                for i, (s, d) in enumerate(zip(self.shapes, self.input_dtypes(dtype)))]
+
+    def grad_inputs(self) -> tuple[int, ...]:
+        if not self.grad:
+            return ()
+        if self.wrt is not None:
+            return self.wrt
+        return tuple(i for i, d in enumerate(self.input_dtypes("float64")) if d != "int64")
+
+    def __repr__(self) -> str:
+        return f"OpCase({self.name})"
+
+
+def bind(shape: Sequence, dims: Mapping[str, int] = DIMS) -> tuple[int, ...]:
+    """A declared shape with its named dims replaced by their sizes."""
+    return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+
+
+def node_shape(node: gc.Node, dims: Mapping[str, int] = DIMS) -> tuple[int, ...]:
+    """A node's concrete shape: named dims from ``dims`` or from the graph's own bindings
+    (``broadcast_to(x, ("M", 4))`` of a (3, 4) x binds M = 3)."""
+    return bind(node.shape, {**dims, **dict(node.bindings)})
+
+
+def sample(domain: str, shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> np.ndarray:
+    """Random values of ``domain`` (see the module docstring) with this shape and dtype."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if domain == "real":
+        v = rng.standard_normal(size)
+    elif domain == "positive":  # log, sqrt, pow's base
+        v = rng.uniform(0.5, 2.0, size)
+    elif domain == "nonzero":  # at least 0.2 away from the kink of relu/abs/sign and a pole
+        v = rng.choice([-1.0, 1.0], size) * rng.uniform(0.2, 2.0, size)
+    elif domain in ("gridA", "gridB"):  # two inputs that never tie: k + 1/4 vs k + 3/4
+        v = rng.integers(-3, 3, size) + (0.25 if domain == "gridA" else 0.75)
+    elif domain == "distinct":  # all elements at least 0.2 apart: a max has one winner
+        v = (rng.permutation(size) - size / 2) * 0.3 + rng.uniform(-0.05, 0.05, size)
+    elif domain == "ties":  # small integers: comparisons and sign see equal values and zeros
+        v = rng.integers(-2, 3, size).astype(float)
+    elif domain == "cond":  # the 0/1 condition of where
+        v = rng.integers(0, 2, size).astype(float)
+    elif domain.startswith("labels"):  # int labels in [0, K)
+        v = rng.integers(0, int(domain[6:]), size)
+    elif domain == "int":
+        v = rng.integers(-5, 6, size)
+    elif domain == "nonfinite":  # IEEE specials among normal values: NumPy's results are the reference
+        v = rng.standard_normal(size)
+        specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
+        v[rng.permutation(size)[: max(1, size // 3)]] = rng.choice(specials, max(1, size // 3))
+    else:
+        raise ValueError(f"unknown domain {domain!r}")
+    return np.asarray(v.reshape(shape), dtype=dtype)
+
+
+def make_inputs(case: OpCase, dtype: str = "float64", seed: int = 0,
+                dims: Mapping[str, int] = DIMS) -> list[np.ndarray]:
+    """Random inputs for ``case``: its floats in ``dtype``, named dims bound by ``dims``."""
+    rng = np.random.default_rng(seed)
+    return [sample(dom, bind(shape, dims), dt, rng)
+            for shape, dom, dt in zip(case.shapes, case.domains, case.input_dtypes(dtype))]
+
+
+def finite_difference(f: Callable[..., float], args: Sequence[np.ndarray], k: int, h: float = 1e-3) -> np.ndarray:
+    """d f / d args[k] by the fourth-order central stencil
+    (-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / 12h: accurate to ~1e-11 in float64
+    with h = 1e-3, where the two-point rule is limited to ~1e-9 by rounding."""
+    args = [np.array(a, copy=True) for a in args]
+    flat = args[k].reshape(-1)
+    out = np.zeros(flat.shape, dtype=np.float64)
+    for j in range(flat.size):
+        saved = flat[j]
+        values = []
+        for step in (2, 1, -1, -2):
+            flat[j] = saved + step * h
+            values.append(float(f(*args)))
+        flat[j] = saved
+        out[j] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h)
+    return out.reshape(args[k].shape)
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-6) -> float:
+    """max |a - n| / max(|a|, |n|, floor): the lecture's relative error, with gradients
+    smaller than ``floor`` compared absolutely."""
+    analytic, numeric = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    if analytic.size == 0:
+        return 0.0
+    scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
+    return float(np.max(np.abs(analytic - numeric) / scale))
+
+
+# -- NumPy references written independently of graphc's ----------------------------------------
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    s = x - np.max(x, axis=axis, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def _one_hot(labels, classes, dtype):
+    out = np.zeros(labels.shape + (classes,), dtype=dtype)
+    for index in np.ndindex(labels.shape):
+        if 0 <= labels[index] < classes:
+            out[index + (labels[index],)] = 1
+    return out
+
+
+def _as(x, c):
+    """A NumPy constant in x's dtype (graphc node or array), so cases run in float32 too."""
+    return np.asarray(c, dtype=x.dtype)
+
+
+# -- the table ---------------------------------------------------------------------------------
+CASES: list[OpCase] = []
+
+
+def case(name, build, ref, shapes, domains, ops, **kw) -> None:
+    assert all(c.name != name for c in CASES), name
+    CASES.append(OpCase(name, build, ref, tuple(tuple(s) for s in shapes), tuple(domains), tuple(ops), **kw))
+
+
+# broadcast shape pairs: (name, shape a, shape b)
+BROADCASTS = (
+    ("same", (3, 4), (3, 4)),
+    ("scalar_left", (), (3, 4)),
+    ("scalar_right", (3, 4), ()),
+    ("row", (1, 4), (3, 4)),
+    ("col", (3, 4), (3, 1)),
+    ("vec_left", (4,), (3, 4)),
+    ("vec_right", (3, 4), (4,)),
+    ("outer", (3, 1), (1, 4)),
+    ("named_vec", ("N", 4), (4,)),
+    ("named_col", ("N", 1), ("N", 4)),
+    ("rank3", (2, 1, 4), (3, 1)),
+)
+
+BINARY = (  # op, gc function, NumPy reference, domains of a and b
+    ("add", gc.add, np.add, ("real", "real")),
+    ("sub", gc.sub, np.subtract, ("real", "real")),
+    ("mul", gc.mul, np.multiply, ("real", "real")),
+    ("div", gc.div, np.divide, ("real", "nonzero")),
+    ("pow", gc.pow, np.power, ("positive", "real")),
+    ("maximum", gc.maximum, np.maximum, ("gridA", "gridB")),
+    ("minimum", gc.minimum, np.minimum, ("gridA", "gridB")),
+)
+
+for _op, _fn, _np, _doms in BINARY:
+    for _bname, _sa, _sb in BROADCASTS:
+        case(f"{_op}_{_bname}", _fn, _np, (_sa, _sb), _doms, (_op,))
+        if _op in ("maximum", "minimum") and _bname in ("same", "vec_right"):
+            # the other operand wins this time
+            case(f"{_op}_{_bname}_swapped", _fn, _np, (_sa, _sb), _doms[::-1], (_op,))
+
+UNARY = (  # op name, gc function, NumPy reference, domain
+    ("neg", gc.neg, np.negative, "real"),
+    ("exp", gc.exp, np.exp, "real"),
+    ("log", gc.log, np.log, "positive"),
+    ("sqrt", gc.sqrt, np.sqrt, "positive"),
+    ("abs", gc.abs, np.abs, "nonzero"),
+    ("tanh", gc.tanh, np.tanh, "real"),
+    ("sigmoid", gc.sigmoid, _sigmoid, "real"),
+    ("relu", gc.relu, lambda x: np.where(x > 0, x, 0 * x), "nonzero"),
+)
+UNARY_SHAPES = (("mat", (3, 4)), ("named", ("N", 2)), ("scalar", ()))
+
+for _op, _fn, _np, _dom in UNARY:
+    for _sname, _shape in UNARY_SHAPES:
+        case(f"{_op}_{_sname}", _fn, _np, (_shape,), (_dom,), (_op,))
+
+for _sname, _shape in UNARY_SHAPES:
+    case(f"leaky_relu_{_sname}", gc.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x),
+         (_shape,), ("nonzero",), ("leaky_relu",))
+    case(f"leaky_relu_alpha_{_sname}", lambda x: gc.leaky_relu(x, alpha=0.1), lambda x: np.maximum(x, 0.1 * x),
+         (_shape,), ("nonzero",), ("leaky_relu",))
+    case(f"elu_{_sname}", gc.elu, lambda x: np.where(x > 0, x, np.exp(x) - 1), (_shape,), ("nonzero",), ("elu",))
+    case(f"elu_alpha_{_sname}", lambda x: gc.elu(x, alpha=0.5), lambda x: np.where(x > 0, x, 0.5 * (np.exp(x) - 1)),
+         (_shape,), ("nonzero",), ("elu",))
+    case(f"sign_{_sname}", gc.sign, np.sign, (_shape,), ("ties",), ("sign",), grad=False)
+
+# -- matmul ------------------------------------------------------------------------------------
+for _name, _sa, _sb in (("2d_2d", (3, 4), (4, 5)), ("2d_1d", (3, 4), (4,)), ("1d_2d", (4,), (4, 5)),
+                        ("1d_1d", (4,), (4,)), ("named_rows", ("N", 4), (4, 2)),
+                        ("named_inner", (2, "N"), ("N", 5)), ("named_1d_2d", ("N",), ("N", 2))):
+    case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul",))
+
+# -- transpose, reshape, broadcast_to --------------------------------------------------------------
+case("transpose_2d", gc.transpose, np.transpose, ((3, 4),), ("real",), ("transpose",))
+case("transpose_named", gc.transpose, np.transpose, (("N", 4),), ("real",), ("transpose",))
+for _axes in ((1, 0, 2), (2, 0, 1), (0, 2, 1), (-1, 0, 1)):
+    case(f"transpose_3d_{'_'.join(map(str, _axes))}", lambda x, a=_axes: gc.transpose(x, a),
+         lambda x, a=_axes: np.transpose(x, a), ((2, 3, 4),), ("real",), ("transpose",))
+case("transpose_3d_default", gc.transpose, np.transpose, ((2, 3, 4),), ("real",), ("transpose",))
+
+for _name, _src, _dst in (("2d", (3, 4), (4, 3)), ("flatten", (3, 4), (12,)), ("minus_one", (3, 4), (-1,)),
+                          ("to_3d", (3, 4), (2, -1, 3)), ("to_2d", (2, 3, 4), (6, 4)),
+                          ("scalar_to_1", (), (1, 1)), ("one_to_scalar", (1,), ()),
+                          ("named_split", ("N", 6), ("N", 2, 3)), ("named_merge", ("N", 2, 3), ("N", -1)),
+                          ("named_infer", ("N", 2, 3), (-1, 6)), ("named_unit", ("N",), ("N", 1)),
+                          ("named_swap", ("N", 3), (3, "N"))):
+    case(f"reshape_{_name}", lambda x, s=_dst: gc.reshape(x, s),
+         lambda x, s=_dst, src=_src: np.reshape(x, bind(s, {"N": x.shape[src.index("N")] if "N" in src else 0})),
+         (_src,), ("real",),
+         ("reshape",))
+
+for _name, _src, _dst in (("vec", (4,), (3, 4)), ("col", (3, 1), (3, 4)), ("scalar", (), (2, 3)),
+                          ("rank3", (2, 1, 4), (2, 3, 4))):
+    case(f"broadcast_to_{_name}", lambda x, s=_dst: gc.broadcast_to(x, s),
+         lambda x, s=_dst: np.broadcast_to(x, bind(s)), (_src,), ("real",), ("broadcast_to",))
+case("broadcast_to_binds", lambda x: gc.broadcast_to(x, ("M", 4)) * 2.0, lambda x: x * 2.0, ((3, 4),), ("real",),
+     ("broadcast_to",))  # a named target dim meets 3: it is bound to 3, as broadcasting binds
+# a named target dim must be known at call time: here the second input carries N
+case("broadcast_to_named", lambda x, y: gc.broadcast_to(x, ("N", 4)) * y,
+     lambda x, y: np.broadcast_to(x, (y.shape[0], 4)) * y, ((1, 4), ("N", 1)), ("real", "real"), ("broadcast_to",))
+
+# -- reductions ---------------------------------------------------------------------------------
+REDUCTIONS = (("sum", gc.sum, np.sum, "real"), ("mean", gc.mean, np.mean, "real"),
+              ("max", gc.max, np.max, "distinct"))
+AXES = ((None, "none"), (0, "0"), (1, "1"), (-1, "neg1"), ((0, 2), "0_2"), ((-1, 0), "neg1_0"))
+for _op, _fn, _np, _dom in REDUCTIONS:
+    for _axis, _aname in AXES:
+        for _keep in (False, True):
+            case(f"{_op}_axis_{_aname}{'_keep' if _keep else ''}",
+                 lambda x, f=_fn, a=_axis, k=_keep: f(x, axis=a, keepdims=k),
+                 lambda x, f=_np, a=_axis, k=_keep: f(x, axis=a, keepdims=k),
+                 ((2, 3, 4),), (_dom,), (_op,) + (("sum", "div") if _op == "mean" else ()))
+    for _axis, _aname in ((None, "none"), (0, "0"), (-1, "neg1")):
+        case(f"{_op}_named_axis_{_aname}", lambda x, f=_fn, a=_axis: f(x, axis=a),
+             lambda x, f=_np, a=_axis: f(x, axis=a), (("N", 4),), (_dom,), (_op,))
+    case(f"{_op}_scalar", _fn, _np, ((),), (_dom,), (_op,))
+    case(f"{_op}_vector", _fn, _np, ((5,),), (_dom,), (_op,))
+
+# -- softmax and log_softmax ------------------------------------------------------------------------
+for _op, _fn, _np in (("softmax", gc.softmax, _softmax), ("log_softmax", gc.log_softmax, _log_softmax)):
+    for _axis, _aname in ((0, "0"), (-1, "neg1"), (1, "1")):
+        case(f"{_op}_axis_{_aname}", lambda x, f=_fn, a=_axis: f(x, axis=a),
+             lambda x, f=_np, a=_axis: f(x, a), ((3, 4),), ("real",), (_op, "max", "sum", "exp"))
+    for _axis, _aname in ((0, "0"), (-1, "neg1")):
+        case(f"{_op}_named_axis_{_aname}", lambda x, f=_fn, a=_axis: f(x, axis=a),
+             lambda x, f=_np, a=_axis: f(x, a), (("N", 5),), ("real",), (_op,))
+    case(f"{_op}_vector", _fn, lambda x, f=_np: f(x, -1), ((5,),), ("real",), (_op,))
+
+# -- one_hot, where, comparisons, cast ------------------------------------------------------------------
+for _name, _shape, _classes, _dom, _dt in (("vec", (5,), 4, "labels4", "float64"),
+                                          ("named", ("N",), 3, "labels3", "float32"),
+                                          ("mat", (2, 3), 5, "labels5", "float64"),
+                                          ("out_of_range", (6,), 3, "labels5", "float64")):
+    case(f"one_hot_{_name}", lambda labels, k=_classes, d=_dt: gc.one_hot(labels, k, dtype=d),
+         lambda labels, k=_classes, d=_dt: _one_hot(labels, k, d), (_shape,), (_dom,), ("one_hot",),
+         dtypes=("int64",), out_dtype=_dt, grad=False)
+
+case("where_input_cond", gc.where, lambda c, a, b: np.where(c != 0, a, b),
+     ((3, 1), (3, 4), (4,)), ("cond", "real", "real"), ("where",), wrt=(1, 2))
+case("where_greater", lambda a, b: gc.where(gc.greater(a, 0.0), a, b), lambda a, b: np.where(a > 0, a, b),
+     ((3, 4), (1, 4)), ("nonzero", "real"), ("where", "greater"))
+case("where_scalar_branch", lambda c, a: gc.where(c, a, 0.0), lambda c, a: np.where(c != 0, a, 0 * a),
+     (("N", 4), ("N", 4)), ("cond", "real"), ("where",), wrt=(1,))
+
+COMPARISONS = (("greater", gc.greater, np.greater), ("greater_equal", gc.greater_equal, np.greater_equal),
+               ("less", gc.less, np.less), ("less_equal", gc.less_equal, np.less_equal),
+               ("equal", gc.equal, np.equal))
+for _op, _fn, _np in COMPARISONS:
+    case(f"{_op}_vec", _fn, lambda a, b, f=_np: f(a, b).astype(a.dtype), ((3, 4), (4,)), ("ties", "ties"),
+         (_op,), grad=False)
+    case(f"{_op}_scalar", lambda a, f=_fn: f(a, 0.0), lambda a, f=_np: f(a, 0).astype(a.dtype), (("N", 4),),
+         ("ties",), (_op,), grad=False)
+    case(f"{_op}_int64", _fn, lambda a, b, f=_np: f(a, b).astype(np.int64), ((3, 4), (3, 1)), ("int", "int"),
+         (_op,), dtypes=("int64", "int64"), out_dtype="int64", grad=False)
+
+case("cast_other_float", lambda x: gc.cast(x, "float32" if x.dtype == np.float64 else "float64"),
+     lambda x: x.astype(np.float32 if x.dtype == np.float64 else np.float64), ((3, 4),), ("real",), ("cast",),
+     out_dtype="other", grad=False)
+case("cast_to_int64", lambda x: gc.cast(x, "int64"), lambda x: x.astype(np.int64), ((3, 4),), ("real",),
+     ("cast",), out_dtype="int64", grad=False)
+case("cast_from_int64", lambda i, like: gc.cast(i, like.dtype) * like,
+     lambda i, like: i.astype(like.dtype) * like, ((3, 4), ()), ("int", "real"), ("cast", "mul"),
+     dtypes=("int64", None))
+case("cast_same_dtype", lambda x: gc.cast(x, x.dtype) * 2.0, lambda x: x * 2.0, ((3,),), ("real",),
+     ("cast", "mul"))
+case("mixed_int_float", gc.add, np.add, ((3, 4), (4,)), ("int", "real"), ("add", "cast"),
+     dtypes=("int64", None))
+case("int64_arithmetic", lambda a, b: a * b - a + 2, lambda a, b: a * b - a + 2, ((3, 4), (4,)), ("int", "int"),
+     ("mul", "sub", "add"), dtypes=("int64", "int64"), out_dtype="int64")
+case("int64_abs_neg_max", lambda a: gc.abs(-a) + gc.max(a, axis=0) + gc.sum(a, axis=0),
+     lambda a: np.abs(-a) + np.max(a, axis=0) + np.sum(a, axis=0), ((3, 4),), ("int",),
+     ("abs", "neg", "max", "sum"), dtypes=("int64",), out_dtype="int64")
+
+# -- const and input -----------------------------------------------------------------------------------
+case("const_array", lambda x: x * gc.const(C34.astype(x.dtype)), lambda x: x * C34.astype(x.dtype),
+     ((3, 4),), ("real",), ("const", "input", "mul"))
+case("const_scalar_typed", lambda x: gc.const(2.5, dtype=x.dtype) - x, lambda x: 2.5 - x, (("N",),),
+     ("real",), ("const", "sub"))
+case("identity_input", lambda x: x, lambda x: x, (("N", 2),), ("real",), ("input",))
+
+# -- the Python operators: numbers and NumPy arrays on either side ----------------------------------------
+OPERATORS = (
+    ("add_float", lambda x: x + 2.5, lambda x: x + 2.5, "real"),
+    ("radd_float", lambda x: 2.5 + x, lambda x: 2.5 + x, "real"),
+    ("add_int", lambda x: x + 2, lambda x: x + 2, "real"),
+    ("add_array", lambda x: x + _as(x, C34), lambda x: x + _as(x, C34), "real"),
+    ("radd_array", lambda x: _as(x, C4) + x, lambda x: _as(x, C4) + x, "real"),
+    ("sub_float", lambda x: x - 1.5, lambda x: x - 1.5, "real"),
+    ("rsub_float", lambda x: 1.5 - x, lambda x: 1.5 - x, "real"),
+    ("sub_array", lambda x: x - _as(x, C4), lambda x: x - _as(x, C4), "real"),
+    ("rsub_array", lambda x: _as(x, C34) - x, lambda x: _as(x, C34) - x, "real"),
+    ("mul_int", lambda x: x * 3, lambda x: x * 3, "real"),
+    ("rmul_float", lambda x: 0.1 * x, lambda x: 0.1 * x, "real"),
+    ("mul_array", lambda x: x * _as(x, C4), lambda x: x * _as(x, C4), "real"),
+    ("rmul_array", lambda x: _as(x, C34) * x, lambda x: _as(x, C34) * x, "real"),
+    ("div_float", lambda x: x / 4.0, lambda x: x / 4.0, "real"),
+    ("rdiv_float", lambda x: 2.0 / x, lambda x: 2.0 / x, "nonzero"),
+    ("div_array", lambda x: x / _as(x, C4 + 3), lambda x: x / _as(x, C4 + 3), "real"),
+    ("rdiv_array", lambda x: _as(x, C34) / x, lambda x: _as(x, C34) / x, "nonzero"),
+    ("pow_int", lambda x: x ** 2, lambda x: x ** 2, "real"),
+    ("pow_int3", lambda x: x ** 3, lambda x: x ** 3, "real"),
+    ("pow_float", lambda x: x ** 0.5, lambda x: x ** 0.5, "positive"),
+    ("rpow_int", lambda x: 2 ** x, lambda x: 2 ** x, "real"),
+    ("rpow_array", lambda x: _as(x, np.abs(C4) + 0.5) ** x, lambda x: _as(x, np.abs(C4) + 0.5) ** x, "real"),
+    ("neg", lambda x: -x, lambda x: -x, "real"),
+    ("pos", lambda x: +x * 1.0, lambda x: +x * 1.0, "real"),
+    ("matmul_array", lambda x: x @ _as(x, C45), lambda x: x @ _as(x, C45), "real"),
+    ("rmatmul_array", lambda x: _as(x, C24) @ x.T, lambda x: _as(x, C24) @ x.T, "real"),
+    ("dot_T", lambda x: x.T @ x, lambda x: x.T @ x, "real"),
+    ("chain", lambda x: (2 * x - 1) ** 2 / (1 + x * x), lambda x: (2 * x - 1) ** 2 / (1 + x * x), "real"),
+)
+for _name, _fn, _np, _dom in OPERATORS:
+    case(f"operator_{_name}", _fn, _np, ((3, 4),), (_dom,), ("operators",))
+
+for _name, _fn, _np in (("add", lambda a, b: a + b, np.add), ("sub", lambda a, b: a - b, np.subtract),
+                        ("mul", lambda a, b: a * b, np.multiply), ("matmul", lambda a, b: a @ b, np.matmul)):
+    case(f"operator_nodes_{_name}", _fn, _np, (("N", 4), (4,)), ("real", "real"), ("operators",))
+case("operator_nodes_div", lambda a, b: a / b, np.divide, ((3, 1), (1, 4)), ("real", "nonzero"), ("operators",))
+case("operator_nodes_pow", lambda a, b: a ** b, np.power, ((3, 4), (4,)), ("positive", "real"), ("operators",))
+case("operator_T_3d", lambda x: x.T, lambda x: x.T, ((2, 3, 4),), ("real",), ("operators",))
+case("operator_T_1d", lambda x: x.T * 1.0, lambda x: x.T * 1.0, ((4,),), ("real",), ("operators",))
+
+# -- forward only: ties and IEEE specials (NaN, inf, signed zeros) give what NumPy gives -----------------------
+for _op, _fn, _np, _doms in BINARY:
+    if _op != "pow":
+        case(f"{_op}_ties", _fn, _np, ((3, 4), (4,)), ("ties", "ties"), (_op,), grad=False, tags=frozenset({"ties"}))
+case("max_ties", lambda x: gc.max(x, axis=1), lambda x: np.max(x, axis=1), ((3, 4),), ("ties",), ("max",),
+     grad=False, tags=frozenset({"ties"}))
+
+NONFINITE = frozenset({"nonfinite"})
+for _op, _fn, _np in (("neg", gc.neg, np.negative), ("exp", gc.exp, np.exp), ("log", gc.log, np.log),
+                      ("sqrt", gc.sqrt, np.sqrt), ("abs", gc.abs, np.abs), ("tanh", gc.tanh, np.tanh),
+                      ("sigmoid", gc.sigmoid, _sigmoid), ("relu", gc.relu, lambda x: np.maximum(x, 0)),
+                      ("leaky_relu", gc.leaky_relu, lambda x: np.where(x > 0, x, 0.01 * x)),
+                      ("elu", gc.elu, lambda x: np.where(x > 0, x, np.exp(x) - 1)), ("sign", gc.sign, np.sign),
+                      ("sum", lambda x: gc.sum(x, axis=0), lambda x: np.sum(x, axis=0)),
+                      ("max", lambda x: gc.max(x, axis=1), lambda x: np.max(x, axis=1)),
+                      ("softmax", lambda x: gc.softmax(x, axis=1), lambda x: _softmax(x, 1))):
+    case(f"{_op}_nonfinite", _fn, _np, ((4, 6),), ("nonfinite",), (_op,), grad=False, tags=NONFINITE)
+for _op, _fn, _np in (("add", gc.add, np.add), ("mul", gc.mul, np.multiply), ("div", gc.div, np.divide),
+                      ("maximum", gc.maximum, np.maximum), ("minimum", gc.minimum, np.minimum),
+                      ("greater", gc.greater, lambda a, b: (a > b).astype(a.dtype)),
+                      ("equal", gc.equal, lambda a, b: (a == b).astype(a.dtype))):
+    case(f"{_op}_nonfinite", _fn, _np, ((4, 6), (4, 6)), ("nonfinite", "nonfinite"), (_op,), grad=False,
+         tags=NONFINITE)
+    case(f"{_op}_nonfinite_vs_real", _fn, _np, ((4, 6), (6,)), ("nonfinite", "real"), (_op,), grad=False,
+         tags=NONFINITE)
+case("where_nonfinite", lambda c, a, b: gc.where(c, a, b), lambda c, a, b: np.where(c != 0, a, b),
+     ((4, 6), (4, 6), (6,)), ("nonfinite", "nonfinite", "real"), ("where",), grad=False, tags=NONFINITE)
+
+CASE_BY_NAME: dict[str, OpCase] = {c.name: c for c in CASES}
+
+
+def covered_ops() -> set[str]:
+    """The registry ops the table exercises (by declared ``ops`` of each case)."""
+    return {op for c in CASES for op in c.ops}
