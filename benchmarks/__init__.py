@@ -16,3 +16,11 @@ CORETYPE_DEFAULT = "Haswell"
 # no effect, and the harness says so rather than reporting a value it ignored.
 NUMPY_PRELOADED = "numpy" in sys.modules
 os.environ.setdefault("OPENBLAS_CORETYPE", CORETYPE_DEFAULT)
+
+# OMP_NUM_THREADS=1 already binds OpenBLAS (NumPy, and SciPy's BLAS under
+# PyTensor's Numba code), Numba and torch (benchmarks.peer_torch); XLA ignores it,
+# so it is told the same here, before JAX can load. On a loaded shared machine a
+# 2-thread BLAS waits on a descheduled thread, and 1 thread everywhere is fairer.
+if os.environ.get("OMP_NUM_THREADS") == "1" and "jax" not in sys.modules:
+    _single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_single}".strip()

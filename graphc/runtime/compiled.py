@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from graphc.codegen.kernel import KernelSpec, generate
-from graphc.interpret import check_closed
+from graphc.interpret import check_closed, node_list
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.passes import optimize
@@ -53,8 +53,8 @@ class Compiled:
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True) -> None:
         self.single = isinstance(outputs, Node)
-        self.outputs = (outputs,) if self.single else tuple(outputs)
-        self.inputs = tuple(inputs)
+        self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
+        self.inputs = node_list(inputs, "the inputs")
         check_closed(self.inputs, self.outputs, order(self.outputs))
         self.signature = Signature(self.inputs, self.outputs)
         self.optimized = optimize(self.outputs)

@@ -15,7 +15,7 @@ import numpy as np
 from graphc.autodiff import grad
 from graphc.codegen.kernel import KernelSpec, generate
 from graphc.errors import ArgumentError, GraphError
-from graphc.interpret import check_closed, evaluate, plan
+from graphc.interpret import check_closed, evaluate, node_list, plan
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ops.sources import input as make_input
@@ -47,9 +47,9 @@ class GradStep:
         if backend not in ("numba", "interpret"):
             raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
         self.backend = backend
-        self.inputs = tuple(inputs)
+        self.inputs = node_list(inputs, "the inputs")
         self.single = isinstance(wrt, Node)
-        self.wrt = (wrt,) if self.single else tuple(wrt)
+        self.wrt = (wrt,) if self.single else node_list(wrt, "wrt")
         self.upstream = make_input("upstream", (), loss.dtype)
         grads = grad(loss, list(self.wrt), seed=self.upstream)
         check_closed(self.inputs, [loss], order([loss]))  # the gradients read nothing more
