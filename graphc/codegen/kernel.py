@@ -111,6 +111,25 @@ class KernelWriter:
     def np_dtype(self, node: Node) -> str:
         return f"np.{node.dtype.name}"
 
+    def size_expr(self, shape: Shape) -> str:
+        return " * ".join(self.dim(d) for d in shape) or "1"
+
+    def alloc(self, shape: Shape, node: Node) -> str:
+        """An uninitialized array. Always np.empty of a flat size (reshaped): Numba compiles
+        np.empty's implementation once per argument type, and every tuple rank is another."""
+        flat = f"np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})"
+        return flat if len(shape) == 1 else f"{flat}.reshape({self.shape_expr(shape)})"
+
+    def filled(self, name: str, shape: Shape, node: Node, value: str) -> list[str]:
+        """Statements making ``name`` an array of ``shape`` filled with ``value`` (a loop:
+        np.full and np.zeros would each compile an implementation of their own)."""
+        flat = name if len(shape) == 1 else self.namer.fresh(f"{name}_flat")
+        lines = [f"{flat} = np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})",
+                 f"for i in range({self.size_expr(shape)}):", f"    {flat}[i] = {value}"]
+        if flat != name:
+            lines.append(f"{name} = {flat}.reshape({self.shape_expr(shape)})")
+        return lines
+
     # -- the kernel ---------------------------------------------------------------
     def write(self) -> list[str]:
         spec = self.spec
@@ -187,11 +206,12 @@ class KernelWriter:
         gemm = f"gemm_{SUFFIX[node.dtype.name]}"
         self.imports.add(gemm)
         target = name if node.shape != () else self.namer.fresh(f"{name}_1")
-        if not self.blas_constants:
+        if not self.blas_constants:  # gemm's alpha and beta are passed by pointer
             self.blas_constants = True
-            self.emit(f"one, zero = np.ones(1, dtype={self.np_dtype(node)}), np.zeros(1, dtype={self.np_dtype(node)})")
-        self.emit(f"{target} = np.empty({self.shape_expr(node.shape) if node.shape else '1'}, "
-                  f"dtype={self.np_dtype(node)}){note}")
+            self.emit(f"one = np.empty(1, dtype={self.np_dtype(node)})")
+            self.emit(f"zero = np.empty(1, dtype={self.np_dtype(node)})")
+            self.emit(f"one[0], zero[0] = {literal(1, node.dtype)}, {literal(0, node.dtype)}")
+        self.emit(f"{target} = {self.alloc(node.shape or (1,), node)}{note}")
         call = ", ".join([str(ord(kind)), str(ord(tb)), str(ord(ta)), self.dim(n), self.dim(m), self.dim(k),
                           "one.ctypes", f"{vb.expr}.ctypes", self.ld(ldb), f"{va.expr}.ctypes", self.ld(lda),
                           "zero.ctypes", f"{target}.ctypes", self.ld(n)])
@@ -214,7 +234,8 @@ class KernelWriter:
 
     def reshape(self, node: Node, name: str, src: Value, note: str) -> None:
         if src.scalar:
-            self.emit(f"{name} = np.full({self.shape_expr(node.shape)}, {src.expr}){note}")
+            for k, line in enumerate(self.filled(name, node.shape, node, src.expr)):
+                self.emit(line + (note if k == 0 else ""))
         elif node.shape == ():
             self.emit(f"{name} = {self.contiguous(src)}.reshape(1)[0]{note}")
         else:
@@ -223,7 +244,8 @@ class KernelWriter:
     def one_hot(self, node: Node, name: str, labels: Value, note: str) -> None:
         classes = node.attrs["classes"]
         one = literal(1, node.dtype)
-        self.emit(f"{name} = np.zeros({self.shape_expr(node.shape)}, dtype={self.np_dtype(node)}){note}")
+        for k, line in enumerate(self.filled(name, node.shape, node, literal(0, node.dtype))):
+            self.emit(line + (note if k == 0 else ""))
         if labels.scalar:
             self.emit(f"if 0 <= {labels.expr} < {classes}:")
             self.emit(f"{name}[{labels.expr}] = {one}", 2)
@@ -254,9 +276,8 @@ class KernelWriter:
             if m not in stored:
                 stored[m] = self.namer.fresh(self.base(m))
                 target = f"{stored[m]}_flat" if flat else stored[m]
-                size = "n" if flat else self.shape_expr(shape)
-                self.lines.insert(self.alloc_at, "    " + f"{target} = np.empty({size}, dtype={self.np_dtype(m)})")
-                self.alloc_at += 1
+                allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
+                self.prologue([f"{target} = {allocation}"])
         elements: dict[Node, str] = {}
         for u in loads:
             v = self.value(u)
@@ -310,11 +331,16 @@ class KernelWriter:
         name = self.namer.fresh(self.base(r))
         stored[r] = name
         if len(r.attrs["axes"]) == r.inputs[0].ndim:
-            line = f"{name} = {identity}"  # a full reduction accumulates in a scalar
+            lines = [f"{name} = {identity}"]  # a full reduction accumulates in a scalar
         else:
-            line = f"{name} = np.full({self.shape_expr(r.shape)}, {identity}, dtype={self.np_dtype(r)})"
-        self.lines.insert(self.alloc_at, "    " + line + f"  # {self.comment(r)}")
-        self.alloc_at += 1
+            lines = self.filled(name, r.shape, r, identity)
+        lines[0] += f"  # {self.comment(r)}"
+        self.prologue(lines)
+
+    def prologue(self, lines: list[str]) -> None:
+        """Insert statements before the current loop's header."""
+        self.lines[self.alloc_at:self.alloc_at] = ["    " + line for line in lines]
+        self.alloc_at += len(lines)
 
     def accumulate(self, r: Node, element: str, acc: str, shape: Shape, index: list[str], flat: bool,
                    depth: int) -> None:
@@ -334,8 +360,11 @@ class KernelWriter:
         """After the loop: give stored members their final form."""
         if lookup(m.op).kind == "reduce":
             full = len(m.attrs["axes"]) == m.inputs[0].ndim
-            if full and m.shape != ():
-                self.emit(f"{name} = np.full({self.shape_expr(m.shape)}, {name}, dtype={self.np_dtype(m)})")
+            if full and m.shape != ():  # keepdims: the scalar total as an array of ones' shape
+                kept = self.namer.fresh(f"{name}_kept")
+                for line in self.filled(kept, m.shape, m, name):
+                    self.emit(line)
+                name = kept
         elif flat:
             self.emit(f"{name} = {name}_flat.reshape({self.shape_expr(m.shape)})")
         self.values[m] = Value(name, m.shape == ())
