@@ -17,6 +17,13 @@ CORETYPE_DEFAULT = "Haswell"
 NUMPY_PRELOADED = "numpy" in sys.modules
 os.environ.setdefault("OPENBLAS_CORETYPE", CORETYPE_DEFAULT)
 
+# Two OpenBLAS copies share this process (NumPy's; SciPy's, which PyTensor's Numba
+# code calls). After a call, OpenBLAS workers spin for 2**28 cycles (~0.1 s) by
+# default, so in interleaved timing one system's idle workers steal a core from
+# the next system's BLAS: NumPy's W1 ran 2x slower right after PyTensor. 2**4
+# cycles lets them sleep at once; measured alone, neither gets slower.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 # OMP_NUM_THREADS=1 already binds OpenBLAS (NumPy, and SciPy's BLAS under
 # PyTensor's Numba code), Numba and torch (benchmarks.peer_torch); XLA ignores it,
 # so it is told the same here, before JAX can load. On a loaded shared machine a

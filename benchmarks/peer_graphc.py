@@ -48,12 +48,15 @@ def w4(v: dict[str, gc.Node]) -> gc.Node:
     h1 = gc.relu(v["x"] @ v["w1"] + v["b1"])
     h2 = gc.relu(h1 @ v["w2"] + v["b2"])
     scores = h2 @ v["w3"] + v["b3"]
-    return gc.nn.softmax_cross_entropy(scores, v["labels"]) + gc.nn.l2_penalty(v["w1"], v["w2"], v["w3"],
-                                                                                 scale=L2_REG)
+    return gc.nn.softmax_cross_entropy(scores, v["labels"]) + gc.nn.l2_penalty(v["w1"], v["w2"], v["w3"], scale=L2_REG)
 
 
 LOSSES: dict[str, Callable[[dict[str, gc.Node]], gc.Node]] = {
-    "W1": w1, "W2": w2, "W3_add_mul": w3_add_mul, "W3_neuron": w3_neuron, "W4": w4,
+    "W1": w1,
+    "W2": w2,
+    "W3_add_mul": w3_add_mul,
+    "W3_neuron": w3_neuron,
+    "W4": w4,
 }
 
 
@@ -77,5 +80,6 @@ def parts(workload: str, dtype: np.dtype, backend: str = "numba") -> PeerParts:
             return lambda d: (lambda r: (r[0], r[1:]))(f(*[d[k] for k in names]))
         return lambda d: f(*[d[k] for k in names])
 
-    return PeerParts(prepare=_prepare, define_forward=lambda: define(False),
-                     define_forward_backward=lambda: define(True))
+    return PeerParts(
+        prepare=_prepare, define_forward=lambda: define(False), define_forward_backward=lambda: define(True)
+    )

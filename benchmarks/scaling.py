@@ -46,8 +46,7 @@ def stage_times(n: int) -> dict[str, float]:
     t2 = time.perf_counter()
     optimize([loss, dx])
     t3 = time.perf_counter()
-    return {"declare": t1 - t0, "grad": t2 - t1, "passes": t3 - t2,
-            "nodes": float(len(gc.ir.order([loss, dx])))}
+    return {"declare": t1 - t0, "grad": t2 - t1, "passes": t3 - t2, "nodes": float(len(gc.ir.order([loss, dx])))}
 
 
 _COMPILE = """
@@ -69,8 +68,13 @@ print(time.perf_counter() - t)
 def compile_seconds(n: int, cache_dir: str) -> float:
     """From a declared graph to its first result, in a fresh process."""
     env = {**os.environ, "GRAPHC_CACHE_DIR": cache_dir}
-    out = subprocess.run([sys.executable, "-c", _COMPILE.format(root=str(ROOT), n=n)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPILE.format(root=str(ROOT), n=n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -88,12 +92,16 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="graphc-scaling-") as cache:
                 cold = compile_seconds(n, cache)
                 warm = compile_seconds(n, cache)
-        print(f"{n:>6} {int(t['nodes']):>7} {t['declare']:>8.4f}s {t['grad']:>8.4f}s {t['passes']:>8.4f}s "
-              f"{cold:>7.2f}s {warm:>7.2f}s")
+        print(
+            f"{n:>6} {int(t['nodes']):>7} {t['declare']:>8.4f}s {t['grad']:>8.4f}s {t['passes']:>8.4f}s "
+            f"{cold:>7.2f}s {warm:>7.2f}s"
+        )
     for n in args.grad_only:
         t = stage_times(n)
-        print(f"{n:>6} {int(t['nodes']):>7} {t['declare']:>8.4f}s {t['grad']:>8.4f}s {t['passes']:>8.4f}s "
-              f"{'-':>8} {'-':>8}")
+        print(
+            f"{n:>6} {int(t['nodes']):>7} {t['declare']:>8.4f}s {t['grad']:>8.4f}s {t['passes']:>8.4f}s "
+            f"{'-':>8} {'-':>8}"
+        )
     return 0
 
 

@@ -91,11 +91,12 @@ def samples(name):
     return x[np.isfinite(x) & ((x > 0) | (kind != "log"))]
 
 
-# Max error measured vs a reference with extra precision is ~0.6-0.85 ulp for all eight.
+# Max error vs a reference with extra precision, measured on 1e7+ samples (float32: exhaustively),
+# is 0.65-0.84 ulp for all eight functions.
 TRUE_BOUND = 1.0
-# Against the library: float64 within 2 ulp everywhere.  NumPy's float32 exp/log are themselves
-# up to 2.4/2.9 ulp off (AVX-512 implementations), so agreement there is only within 3/4 ulp.
-LIB_BOUND = {"exp_f32": 3, "log_f32": 4, "tanh_f32": 2, "sigmoid_f32": 1} | dict.fromkeys(F64, 2)
+# Against the library: within 2 ulp (float64: NumPy within 1, scipy's expit, itself 2.4 ulp off, within 2),
+# except NumPy's float32 log, itself up to 2.9 ulp off: within 4 (exhaustive).
+LIB_BOUND = dict.fromkeys(F64 + F32, 2) | {"log_f32": 4}
 
 
 @pytest.mark.parametrize("name", F64 + F32)

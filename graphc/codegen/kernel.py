@@ -138,6 +138,9 @@ class KernelWriter:
             self.values[p] = Value(self.namer.fresh(self.base(p)), p.shape == ())
         for d in spec.dim_params:
             self.dims[d] = self.namer.fresh(d)
+        for o in spec.outputs:  # dims the graph bound at declaration are constants
+            for d, size in o.bindings:
+                self.dims.setdefault(d, str(size))
         # parameters: the given values, the named dims no array carries, the array constants
         names = [self.values[p].expr for p in spec.params] + [self.dims[d] for d in spec.dim_params]
         names += [self.values[c].expr for c in spec.constants]
