@@ -22,6 +22,11 @@ from graphc.runtime.arguments import Signature
 def kernel_arguments(signature: Signature, args: tuple) -> list:
     """The slow path's conversion: checked arrays, 0-d ones unboxed, all C-contiguous."""
     arrays, _ = signature.check(args)
+    return as_kernel_arguments(arrays)
+
+
+def as_kernel_arguments(arrays: Sequence[np.ndarray]) -> list:
+    """Checked arrays as a kernel takes them: 0-d ones unboxed, all C-contiguous."""
     return [a[()] if a.ndim == 0 else (a if a.flags.c_contiguous else np.ascontiguousarray(a)) for a in arrays]
 
 

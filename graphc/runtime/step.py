@@ -22,7 +22,7 @@ from graphc.ops.sources import input as make_input
 from graphc.passes import optimize
 from graphc.passes.partition import partition
 from graphc.runtime.arguments import Signature, as_argument
-from graphc.runtime.caller import kernel_arguments
+from graphc.runtime.caller import as_kernel_arguments
 from graphc.runtime.compiled import load_kernels
 
 
@@ -84,12 +84,12 @@ class GradStep:
             values = evaluate(self._fplan, dict(zip(self.inputs, arrays)), dims)
             loss = values[p.forward_outputs[0]][()]
             return loss, Tape(self, tuple(values[t] for t in p.tape), dims)
-        kargs = kernel_arguments(self.signature, args)
+        arrays, dims = self.signature.check(args)
+        kargs = as_kernel_arguments(arrays)
         results = self._forward(*kargs, *self._fconsts)
         by_node = dict(zip(self.inputs, kargs))
         by_node.update(zip(p.forward_outputs, results))
         saved = tuple(_contiguous(by_node[t]) for t in p.tape)
-        dims = _dims(self.signature, kargs) if self.dim_params else {}
         return self.loss_dtype.type(results[0]), Tape(self, saved, dims)
 
     def backward(self, tape: Tape, upstream: object = 1.0) -> tuple[np.ndarray, ...] | np.ndarray:
@@ -123,12 +123,3 @@ def _contiguous(value: object) -> object:
 
 def _as_array(value: object, node: Node) -> object:
     return node.dtype.type(value) if node.shape == () else value
-
-
-def _dims(signature: Signature, kargs: list) -> dict[str, int]:
-    dims = dict(signature.fixed)
-    for node, value in zip(signature.inputs, kargs):
-        for axis, d in enumerate(node.shape):
-            if isinstance(d, str):
-                dims[d] = np.shape(value)[axis]
-    return dims
