@@ -13,7 +13,9 @@ Conventions shared by every peer:
 - float32 data is computed in float32 throughout (checked by the harness).
 
 Peers: ``numpy`` (by hand, the baseline), ``jax`` (jit of value_and_grad, x64 on),
-``torch`` (eager autograd), ``pytensor`` (mode="NUMBA").
+``torch`` (eager autograd), ``pytensor`` (mode="NUMBA"); and graphc itself:
+``graphc`` (the Numba backend) and ``graphc-interp`` (its interpreter, the baseline
+a compiled graph must beat).
 """
 
 from __future__ import annotations
@@ -49,12 +51,15 @@ class PeerParts:
     define_forward_backward: Callable[[], Fn]
 
 
-# Each peer module has `parts(workload_name, dtype) -> PeerParts`.
-PEER_MODULES = {
-    "numpy": "benchmarks.peer_numpy",
-    "jax": "benchmarks.peer_jax",
-    "torch": "benchmarks.peer_torch",
-    "pytensor": "benchmarks.peer_pytensor",
+# Each peer module has `parts(workload_name, dtype, **options) -> PeerParts`; a peer is
+# a module and the options it is called with.
+PEER_MODULES: dict[str, tuple[str, dict]] = {
+    "numpy": ("benchmarks.peer_numpy", {}),
+    "graphc": ("benchmarks.peer_graphc", {"backend": "numba"}),
+    "graphc-interp": ("benchmarks.peer_graphc", {"backend": "interpret"}),
+    "jax": ("benchmarks.peer_jax", {}),
+    "torch": ("benchmarks.peer_torch", {}),
+    "pytensor": ("benchmarks.peer_pytensor", {}),
 }
 
 _missing_noted: set[str] = set()
@@ -62,7 +67,7 @@ _missing_noted: set[str] = set()
 
 def _import_peer(peer: str) -> object | None:
     try:
-        return importlib.import_module(PEER_MODULES[peer])
+        return importlib.import_module(PEER_MODULES[peer][0])
     except ImportError as exc:  # the peer's package (jax, torch, pytensor) is optional
         if peer not in _missing_noted:
             _missing_noted.add(peer)
@@ -82,7 +87,11 @@ def build_peer(peer: str, workload: str, dtype: np.dtype) -> PeerImpl | None:
     module = _import_peer(peer)
     if module is None:
         return None
-    parts: PeerParts = module.parts(workload, np.dtype(dtype))  # type: ignore[attr-defined]
+    try:
+        parts: PeerParts = module.parts(workload, np.dtype(dtype), **PEER_MODULES[peer][1])  # type: ignore[attr-defined]
+    except NotImplementedError as exc:
+        print(f"note: peer {peer!r} skipped for {workload}: {exc}")
+        return None
     # Sample data only feeds the first call; same shapes and dtypes as the timed data,
     # so no peer recompiles later.
     prepared = parts.prepare(WORKLOADS[workload].make_data(np.dtype(dtype), np.random.default_rng(0)))

@@ -78,6 +78,39 @@ def test_non_contiguous_arguments_are_made_contiguous():
     np.testing.assert_allclose(f(base.T, wv), base.T @ wv * 2, rtol=1e-13)
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+def test_unusual_arrays_are_read_correctly_or_rejected():
+    # The caller calls the kernel's entry point, which reads raw memory as the compiled
+    # dtype and rank: every other kind of array must be converted or rejected first.
+    x = gc.input("x", shape=("N", 3))
+    n = gc.input("n", shape=(), dtype="int64")
+    f = gc.compile([x, n], gc.sum(x * 2.0, axis=1) * n)
+    value = np.random.default_rng(0).standard_normal((4, 3))
+    want = value.sum(axis=1) * 2 * 3
+    readonly = value.copy()
+    readonly.flags.writeable = False
+    variants = {
+        "readonly": readonly,
+        "fortran": np.asfortranarray(value),
+        "big-endian": value.astype(">f8"),  # equal values, another dtype: rejected below
+        "matrix": np.asmatrix(value),
+        "broadcast": np.broadcast_to(value[:1], (4, 3)),
+    }
+    for kind, array in variants.items():
+        if kind == "big-endian":
+            with pytest.raises(gc.DTypeError, match="argument x"):
+                f(array, 3)
+            continue
+        expected = want if kind != "broadcast" else np.full(4, want[0])
+        np.testing.assert_allclose(f(array, 3), expected, rtol=1e-13, err_msg=kind)
+    for count in (3, np.int64(3), np.array(3)):
+        np.testing.assert_allclose(f(value, count), want, rtol=1e-13)
+    with pytest.raises(gc.DTypeError, match="argument n: .*out of its range"):
+        f(value, 2**70)
+    with pytest.raises(gc.DTypeError, match="argument n"):
+        f(value, np.int32(3))
+
+
 def test_call_errors_name_the_argument():
     x = gc.input("x", shape=("N", 3))
     y = gc.input("y", shape=("N",))

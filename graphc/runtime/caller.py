@@ -7,6 +7,11 @@ the common case (exact types, dtypes, ranks, fixed dims, named dims consistent,
 C-contiguous) and calls the kernel; anything else takes the slow path, which runs
 the full checks (raising the errors that name the argument) and converts what can be
 converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed).
+
+Both paths call the kernel's compiled entry point, not its Numba dispatcher: the
+dispatcher types every argument again to pick an overload (~0.3 µs), while the entry
+point just unboxes. It trusts its arguments to have exactly the compiled types (an
+array of another dtype or rank would be misread), so only the checked paths call it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ def kernel_arguments(signature: Signature, args: tuple) -> list:
 
 def as_kernel_arguments(arrays: Sequence[np.ndarray]) -> list:
     """Checked arrays as a kernel takes them: 0-d ones unboxed, all C-contiguous."""
-    return [a[()] if a.ndim == 0 else (a if a.flags.c_contiguous else np.ascontiguousarray(a)) for a in arrays]
+    return [a[()] if a.ndim == 0 else (a if type(a) is np.ndarray and a.flags.c_contiguous
+                                       else np.ascontiguousarray(a)) for a in arrays]
 
 
 def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[str, int], env: dict) -> list[str]:
@@ -35,9 +41,10 @@ def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[st
     dtype = f"_dt_{arg}"
     env[dtype] = node.dtype
     if node.shape == ():
-        # a Python number of the kind (float64, int64), or the NumPy scalar of the dtype
-        python = {"f": float, "i": int}[node.dtype.kind] if node.dtype.itemsize == 8 else node.dtype.type
-        env[f"_ty_{arg}"] = (python, node.dtype.type)
+        # the NumPy scalar of the dtype, or a Python float for float64 (a Python int may be
+        # out of int64's range: the slow path checks it)
+        exact = (float, node.dtype.type) if node.dtype == np.float64 else (node.dtype.type,)
+        env[f"_ty_{arg}"] = exact
         return [f"type({arg}) in _ty_{arg}"]
     conds = [f"type({arg}) is _ndarray", f"{arg}.dtype is {dtype}", f"{arg}.ndim == {len(node.shape)}",
              f"{arg}.flags.c_contiguous"]
@@ -76,18 +83,19 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
     for k, node in enumerate(outputs):
         if node.shape == ():  # a 0-d result is a NumPy scalar, as np.sum gives
             env[f"_sc{k}"] = node.dtype.type
-            results.append(f"_sc{k}(r[{k}])")
+            results.append(f"_sc{k}(r{k})")
         else:
-            results.append(f"r[{k}]")
+            results.append(f"r{k}")
+    unpack = ", ".join(f"r{k}" for k in range(len(outputs))) + ","  # the kernel returns a tuple
     ret = results[0] if single else _tuple(results)
-    fast = " and ".join([f"len(args) == {len(names)}", *conds])
+    indent = "    " if names else ""
     source = "\n".join([
         "def call(*args):",
-        f"    if {fast}:" if not names else f"    if len(args) == {len(names)}:",
+        f"    if len(args) == {len(names)}:",
         *([f"        {', '.join(names)}, = args", f"        if {' and '.join(conds)}:"] if names else []),
-        f"{'    ' if names else ''}        r = _kernel({', '.join([*names, *consts])})",
-        f"{'    ' if names else ''}        return {ret}",
-        f"    r = _kernel({', '.join(['*_convert(_signature, args)', *consts])})",
+        f"{indent}        {unpack} = _kernel({', '.join([*names, *consts])})",
+        f"{indent}        return {ret}",
+        f"    {unpack} = _kernel({', '.join(['*_convert(_signature, args)', *consts])})",
         f"    return {ret}",
     ])
     exec(compile(source, f"<graphc caller {signature.fname}>", "exec"), env)
