@@ -33,3 +33,17 @@ def compile_grad(loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backen
     from graphc.runtime.step import GradStep
 
     return GradStep(loss, inputs, wrt, backend=backend, cache=cache)
+
+
+def warm_up() -> None:
+    """Pay the Numba backend's one-time start-up now rather than in the first compile.
+
+    ``import graphc`` does not import Numba (inspecting and interpreting graphs need
+    none of it). The first numba-backend compile then imports Numba and fills its
+    typing and lowering registries, which imports SciPy's linear algebra: about a second,
+    once per process, even when every kernel comes from the disk cache. A server or a
+    notebook can call this at start-up. Calling it again costs nothing.
+    """
+    from graphc.runtime.compiled import start_numba
+
+    start_numba()

@@ -26,7 +26,7 @@ def test_w2_kernels_vectorize(dtype):
     step = gc.compile_grad(loss, inputs=inputs, wrt=inputs, cache=False)  # fresh code: inspectable
     values = [np.linspace(-3, 3, 1001).astype(dtype), np.asarray(0.7, dtype), np.asarray(-0.3, dtype)]
     step(*values)
-    for kernel in (step._forward, step._backward):
+    for kernel in (step.forward_kernel, step.backward_kernel):
         ir = "\n".join(kernel.inspect_llvm().values())
         assert re.search(VECTOR[dtype], ir), f"{kernel.__name__} did not vectorize"
         # the transcendental functions are inlined, not called per element

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable, Sequence
 from operator import attrgetter
+from time import perf_counter
 from types import ModuleType
 
 import numba
@@ -18,6 +19,14 @@ from graphc.passes import optimize
 from graphc.runtime import cache as disk
 from graphc.runtime.arguments import Signature
 from graphc.runtime.caller import make_caller
+
+
+def start_numba() -> None:
+    """Numba's lazy start-up: its registries (and SciPy's BLAS, which they import)."""
+    from numba.core.registry import cpu_target
+
+    cpu_target.typing_context.refresh()
+    cpu_target.target_context.refresh()
 
 
 def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> ModuleType:
@@ -69,10 +78,15 @@ class Compiled:
         self.inputs = node_list(inputs, "the inputs")
         check_closed(self.inputs, self.outputs, order(self.outputs))
         self.signature = Signature(self.inputs, self.outputs)
+        clock = perf_counter()
         self.optimized = optimize(self.outputs)
+        passes = perf_counter()
         spec = KernelSpec("kernel", list(self.inputs), self.optimized)
         self.source = generate([spec])
+        codegen = perf_counter()
         module = load_kernels(self.source, [spec], cache)
+        # where compile time goes: a cache hit shows as a short "load"
+        self.stage_seconds = {"passes": passes - clock, "codegen": codegen - passes, "load": perf_counter() - codegen}
         self.kernel = module.kernel
         constants = [c.attrs["value"] for c in spec.constants]
         self._call: Callable = make_caller(self.signature, entry_point(self.kernel), constants, self.optimized,

@@ -66,6 +66,7 @@ class GradStep:
             bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params)
             self.source = generate([fwd, bwd])
             module = load_kernels(self.source, [fwd, bwd], cache)
+            self.forward_kernel, self.backward_kernel = module.forward, module.backward  # Numba dispatchers
             # called with checked arguments of exactly the compiled types (tape values are
             # the forward kernel's own results or checked inputs)
             self._forward = entry_point(module.forward)
