@@ -1,4 +1,10 @@
-"""Constant folding: a node whose inputs are all constants becomes a constant."""
+"""Constant folding: a node whose inputs are all constants becomes a constant.
+
+A folded value whose elements are all equal stays a scalar constant broadcast to the
+shape: elementwise consumers then read one number instead of an array (the
+simplifier drops the broadcast where the other operands give the shape), where a
+materialized array would be an extra kernel argument streamed through every loop.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from graphc.ir.node import Node, constant
+from graphc.ir.node import Node, apply, constant
 from graphc.ir.op import lookup
 from graphc.passes.rewrite import rewrite
 
@@ -17,11 +23,16 @@ def fold_rule(node: Node) -> Node | None:
     """A constant for a node whose inputs are all (small) constants."""
     if not node.inputs or any(i.op != "const" for i in node.inputs):
         return None
+    if node.op == "broadcast_to" and node.inputs[0].shape == ():
+        return None  # already the cheapest form of a uniform value
     if not all(isinstance(d, int) for d in node.shape) or int(np.prod(node.shape)) > MAX_FOLDED_SIZE:
         return None
     with np.errstate(all="ignore"):
         value = lookup(node.op).numpy([i.attrs["value"] for i in node.inputs], node.attrs, {})
-    return constant(np.asarray(value), node.dtype)
+    value = np.asarray(value)
+    if value.ndim and value.size and np.all(value == value.reshape(-1)[0]):
+        return apply("broadcast_to", constant(value.reshape(-1)[0], node.dtype), shape=node.shape)
+    return constant(value, node.dtype)
 
 
 def fold_constants(outputs: Sequence[Node]) -> list[Node]:

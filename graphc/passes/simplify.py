@@ -7,7 +7,8 @@
   computed once: ``broadcast_to(1) * 2`` becomes ``broadcast_to(2)``;
 - a broadcast operand is used as it is when the other operands already give the
   result its shape, and a reshaped scalar broadcasts without the reshape;
-- ``neg(neg(x))``, ``reshape(reshape(x))``, ``transpose(transpose(x))`` collapse, and
+- ``neg(neg(x))``, ``reshape(reshape(x))``, ``transpose(transpose(x))``,
+  ``broadcast_to(broadcast_to(x))`` collapse, and
   a keepdims reduction reshaped to drop the kept axes is a reduction without keepdims.
 """
 
@@ -103,6 +104,8 @@ def simplify_rule(node: Node) -> Node | None:
         base = node.inputs[0]
         if c in POW_REWRITES and base.shape == node.shape:
             return POW_REWRITES[c](base)
+    if op == "broadcast_to" and node.inputs[0].op == "broadcast_to":  # broadcasting composes
+        return apply("broadcast_to", node.inputs[0].inputs[0], shape=node.shape)
     if op == "broadcast_to" and node.inputs[0].op == "reshape" and node.inputs[0].inputs[0].shape == ():
         return apply("broadcast_to", node.inputs[0].inputs[0], shape=node.shape)  # a scalar broadcasts as is
     if op == "neg" and node.inputs[0].op == "neg":
