@@ -19,6 +19,7 @@ if not __package__:  # run as a script: make the `benchmarks` package importable
 
 import argparse  # noqa: E402
 import atexit  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
@@ -149,7 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += measure(workload, dtype_name, args, peers)
     print(f"\n{harness.load_report()}")
     print(f"{_versions()}; timing loop overhead {harness.format_seconds(harness.call_overhead())}/call")
-    harness.print_table([r for r in rows if r.mode != "compile"], baseline="numpy", title="Median time per call")
+    timed = [r for r in rows if r.mode != "compile"]
+    harness.print_table(timed, baseline="numpy", title="Median time per call")
+    if any(r.system == "jax" and not math.isnan(r.seconds) for r in timed):
+        harness.print_table(timed, baseline="jax", title="The same, as ratios to JAX jit (W2 and W4's targets)")
     cache = "empty cache" if args.pytensor_cold else "PyTensor disk cache as found"
     harness.print_table(
         [r for r in rows if r.mode == "compile"],

@@ -111,6 +111,21 @@ def test_unusual_arrays_are_read_correctly_or_rejected():
         f(value, np.int32(3))
 
 
+def test_user_names_never_shadow_generated_ones():
+    # inputs named like the generator's own variables, helpers and flat views
+    names = ["one", "flat_view", "one_flat", "chunks", "n", "sigmoid_f64"]
+    shapes = {"flat_view": (4, 2)}
+    nodes = {k: gc.input(k, shape=shapes.get(k, (3, 4))) for k in names}
+    out = gc.sum(gc.sigmoid(nodes["one"] @ nodes["flat_view"]))
+    out = out + gc.sum(nodes["one"] * nodes["one_flat"] + nodes["chunks"] - nodes["n"] * nodes["sigmoid_f64"])
+    f = gc.compile(list(nodes.values()), out)
+    rng = np.random.default_rng(0)
+    v = {k: rng.standard_normal(shapes.get(k, (3, 4))) for k in names}
+    want = (1 / (1 + np.exp(-(v["one"] @ v["flat_view"])))).sum()
+    want += (v["one"] * v["one_flat"] + v["chunks"] - v["n"] * v["sigmoid_f64"]).sum()
+    np.testing.assert_allclose(f(*v.values()), want, rtol=1e-13)
+
+
 def test_call_errors_name_the_argument():
     x = gc.input("x", shape=("N", 3))
     y = gc.input("y", shape=("N",))

@@ -27,7 +27,7 @@ from graphc.passes.fusion import Loop, schedule
 
 VECMATH = ("exp", "log", "tanh", "sigmoid")  # graphc.codegen.vecmath: vectorizable, accurate
 SUFFIX = {"float64": "f64", "float32": "f32"}
-JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})'
+JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reassoc", "contract"}}{parallel})'
 
 
 def literal(value: object, dtype: np.dtype) -> str:
@@ -85,6 +85,9 @@ class KernelWriter:
         self.dims: dict[str, str] = {}
         self.lines: list[str] = []
         self.blas_constants = False
+        self.flat_names: dict[str, str] = {}
+        self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
+        self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
 
     # -- naming -------------------------------------------------------------------
     def base(self, node: Node) -> str:
@@ -120,6 +123,12 @@ class KernelWriter:
         rank is another."""
         flat = f"np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})"
         return flat if len(shape) == 1 else self.shaped(flat, shape)
+
+    def flat_name(self, array: str) -> str:
+        """The name of ``array``'s flat view (one per array, from the namer)."""
+        if array not in self.flat_names:
+            self.flat_names[array] = self.namer.fresh(f"{array}_flat")
+        return self.flat_names[array]
 
     def flat(self, array: str) -> str:
         """A C-contiguous array as a flat vector (a view)."""
@@ -167,8 +176,10 @@ class KernelWriter:
                 self.step(step.node)
         results = ", ".join(self.value(o).expr for o in spec.outputs)
         self.emit(f"return ({results},)")
-        header = [JIT, f"def {spec.name}({', '.join(names)}):"]
-        return header + self.lines
+        header = [JIT.format(parallel=", parallel=True" if self.parallel else ""),
+                  f"def {spec.name}({', '.join(names)}):"]
+        helpers = [line for h in self.helpers for line in (*h, "", "")]
+        return helpers + header + self.lines
 
     def value(self, node: Node) -> Value:
         if node not in self.values and node.op == "const":
@@ -282,53 +293,129 @@ class KernelWriter:
             self.value(u).scalar or (u.shape == shape and self.value(u).layout == "C") for u in loads)
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
-        index = self.loop_header(shape, flat, loads)
-        depth = 1 + (1 if flat else len(shape))
+        chunked = (flat or len(shape) == 1) and self.long_loop(shape)
+        index = self.loop_header(shape, flat, loads, chunked)
         stored: dict[Node, str] = {}
         for r in reductions:
             self.init_reduction(r, stored)
         for m in loop.stores:
             if m not in stored:
                 stored[m] = self.namer.fresh(self.base(m))
-                target = f"{stored[m]}_flat" if flat else stored[m]
+                target = self.flat_name(stored[m]) if flat else stored[m]
                 allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
                 self.prologue([f"{target} = {allocation}"])
+        if chunked:
+            self.chunked_loop(loop, stored, flat, index[0])
+        else:
+            accumulators = {r: stored[r] for r in reductions}
+            self.loop_body(loop, stored, accumulators, index, flat, 1 + (1 if flat else len(shape)))
+        for m in loop.stores:
+            self.finish(m, stored[m], flat)
+
+    def loop_body(self, loop: Loop, stored: dict[Node, str], accumulators: dict[Node, str], index: list[str],
+                  flat: bool, depth: int) -> None:
+        """One element of a fused loop: load, compute, store, accumulate."""
+        shape = loop.shape
         elements: dict[Node, str] = {}
-        for u in loads:
+        for u in loop.loads():
             v = self.value(u)
             if v.scalar:
                 elements[u] = v.expr
             else:
                 elements[u] = self.namer.fresh(f"{self.base(u)}_e")
-                src = f"{v.expr}_flat" if flat else v.expr
+                src = self.flat_name(v.expr) if flat else v.expr
                 self.emit(f"{elements[u]} = {src}[{self.load_index(u.shape, shape, index, flat)}]", depth)
         for m in loop.members:
             op = lookup(m.op)
             a = [elements[i] for i in m.inputs]
             if op.kind == "reduce":
-                self.accumulate(m, a[0], stored[m], shape, index, flat, depth)
+                self.accumulate(m, a[0], accumulators[m], shape, index, flat, depth)
                 continue
             elements[m] = self.namer.fresh(f"{self.base(m)}_e" if m in stored else self.base(m))
             expr = self.cast(m, op.scalar(a, ScalarCtx(m.dtype, self.imports), m.attrs))
             self.emit(f"{elements[m]} = {expr}  # {self.comment(m)}", depth)
             if m in stored:
-                target = f"{stored[m]}_flat" if flat else stored[m]
+                target = self.flat_name(stored[m]) if flat else stored[m]
                 self.emit(f"{target}[{', '.join(index)}] = {elements[m]}", depth)
-        for m in loop.stores:
-            self.finish(m, stored[m], flat)
 
-    def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node]) -> list[str]:
+    # -- long loops on several threads (graphc.codegen.parallel) -----------------------
+    def long_loop(self, shape: Shape) -> bool:
+        """Whether a loop over ``shape`` is split across threads: when its size is fixed
+        and long. A loop over a named dim stays serial: the parallel form costs Numba's
+        parfor pipeline ~1.5 s more compile time per kernel (measured on W2), which
+        would land on every graph with a batch dim, however short its calls."""
+        from graphc.codegen import parallel
+
+        if not all(isinstance(d, int) for d in shape):
+            return False
+        return math.prod(shape) >= parallel.MIN_ELEMENTS and parallel.available()  # type: ignore[arg-type]
+
+    def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
+        """The loop body becomes a helper function over a range [lo, hi) that returns its
+        partial reductions. The kernel calls it once per chunk under numba.prange, one
+        chunk per thread, and combines the partials in chunk order, so results do not
+        depend on which thread ran which chunk."""
+        from graphc.codegen import parallel
+
+        self.parallel = True
+        helper = self.namer.fresh(f"{self.spec.name}_chunk")
+        count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
+        local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
+        # the body, written into the helper's lines
+        # its parameters: the arrays it reads and writes and the scalars it reads
+        scalars = [self.value(u).expr for u in loop.loads() if self.value(u).scalar]
+        arrays = [self.flat_name(self.value(u).expr) if flat else self.value(u).expr
+                  for u in loop.loads() if not self.value(u).scalar]
+        arrays += [self.flat_name(stored[m]) if flat else stored[m]
+                   for m in loop.stores if lookup(m.op).kind != "reduce"]
+        arrays = list(dict.fromkeys(arrays))
+        params = list(dict.fromkeys([*(v for v in scalars if v.isidentifier()), *arrays]))
+        whole = {a: self.namer.fresh(f"{a}_whole") for a in arrays}
+        kernel_lines, self.lines = self.lines, []
+        # the chunk's own views, indexed from 0: Numba then knows no index is negative
+        # (x[i] for i in range(lo, hi) checks i < 0 on every element, and vectorizes worse)
+        for a in arrays:
+            self.emit(f"{a} = {whole[a]}[{lo}:{hi}]")
+        for r in loop.reductions:
+            self.emit(f"{local[r]} = {self.identity(r)}")
+        self.emit(f"for {i} in range({hi} - {lo}):")
+        self.loop_body(loop, stored, local, [i], flat, 2)
+        self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
+        body, self.lines = self.lines, kernel_lines
+        members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
+        signature = [whole.get(p, p) for p in params]
+        self.helpers.append([f"{JIT.format(parallel='')}",
+                             f"def {helper}({', '.join([*signature, lo, hi])}):",
+                             f"    # elements [{lo}, {hi}) of the fused loop {members} of {self.spec.name}", *body])
+        call = f"{helper}({', '.join(params)}, "
+        results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
+        unpack = f"{', '.join(results)}, = " if results else ""
+        size = math.prod(loop.shape)  # type: ignore[arg-type]
+        self.emit(f"{count} = {min(parallel.threads(), size // (parallel.MIN_ELEMENTS // 2))}  # one chunk per thread")
+        parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions}
+        for r in loop.reductions:
+            self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
+        self.emit(f"for {c} in numba.prange({count}):")
+        self.emit(f"{unpack}{call}{c} * n // {count}, ({c} + 1) * n // {count})", 2)
+        for r, part in zip(loop.reductions, results):
+            self.emit(f"{parts[r]}[{c}] = {part}", 2)
+        for r in loop.reductions:
+            self.emit(f"for {c} in range({count}):")
+            self.accumulate(r, f"{parts[r]}[{c}]", stored[r], loop.shape, [c], flat, 2)
+
+    def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node], chunked: bool = False) -> list[str]:
         self.alloc_at = len(self.lines)
-        if flat:
+        if flat or chunked:
             size = " * ".join(self.dim(d) for d in shape)
             self.emit(f"n = {size}")
             self.alloc_at = len(self.lines)
-            for u in loads:
+            for u in loads if flat else ():
                 v = self.value(u)
                 if not v.scalar:
-                    self.emit(f"{v.expr}_flat = {self.flat(v.expr)}")
-            self.emit("for i in range(n):")
-            return ["i"]
+                    self.emit(f"{self.flat_name(v.expr)} = {self.flat(v.expr)}")
+            if not chunked:
+                self.emit("for i in range(n):")
+            return ["i"] if flat else ["i0"]
         index = [f"i{k}" for k in range(len(shape))]
         for k, d in enumerate(shape):
             self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
@@ -341,8 +428,11 @@ class KernelWriter:
         return ", ".join("0" if d == 1 and shape[offset + j] != 1 else index[offset + j]
                          for j, d in enumerate(ushape))
 
+    def identity(self, r: Node) -> str:
+        return literal(0 if r.op == "sum" else _lowest(r.dtype), r.dtype)
+
     def init_reduction(self, r: Node, stored: dict[Node, str]) -> None:
-        identity = literal(0 if r.op == "sum" else _lowest(r.dtype), r.dtype)
+        identity = self.identity(r)
         name = self.namer.fresh(self.base(r))
         stored[r] = name
         if len(r.attrs["axes"]) == r.inputs[0].ndim:
@@ -381,7 +471,7 @@ class KernelWriter:
                     self.emit(line)
                 name = kept
         elif flat:
-            self.emit(f"{name} = {self.shaped(name + '_flat', m.shape)}")
+            self.emit(f"{name} = {self.shaped(self.flat_name(name), m.shape)}")
         self.values[m] = Value(name, m.shape == ())
 
 

@@ -6,8 +6,12 @@ import builtins
 import keyword
 import re
 
-# module names and the loop variables the code generator uses itself
-RESERVED = {"np", "numba", "math", "n", "i", *(f"i{k}" for k in range(32)), *dir(builtins)}
+# module names, the helpers the generated module imports, and the variables the code
+# generator uses itself (loop indices and sizes, gemm's alpha and beta)
+HELPERS = {"flat_view", "shaped_view", "gemm_f64", "gemm_f32",
+           *(f"{f}_{t}" for f in ("exp", "log", "tanh", "sigmoid") for t in ("f64", "f32"))}
+RESERVED = {"np", "numba", "math", "n", "i", "one", "zero", *(f"i{k}" for k in range(32)), *HELPERS,
+            *dir(builtins)}
 
 
 class Namer:

@@ -1,0 +1,93 @@
+"""Long fused loops (a fixed size of at least parallel.MIN_ELEMENTS) split across
+threads: same values as the interpreter, safe to call from several threads at once and
+after a fork. Loops over a named dim stay serial (see KernelWriter.long_loop)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.codegen import parallel
+
+LONG = 3 * parallel.MIN_ELEMENTS + 7  # not a multiple of the chunk count
+
+needs_threads = pytest.mark.skipif(not parallel.available(), reason="no thread-safe threading layer (pip install tbb)")
+
+
+def long_graph(shape):
+    x = gc.input("x", shape=shape)
+    s = gc.input("s")
+    y = gc.sigmoid(s * x) * gc.tanh(x) + gc.maximum(x, 0.1 * x)
+    loss = gc.sum(y) + gc.max(x * s)
+    return [x, s], [loss, y, *gc.grad(loss, [x, s])]
+
+
+def check_against_interpreter(inputs, outputs, args):
+    compiled = gc.compile(inputs, outputs)
+    want = gc.compile(inputs, outputs, backend="interpret")(*args)
+    got = compiled(*args)
+    for w, g in zip(want, got):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    return compiled
+
+
+@needs_threads
+@pytest.mark.parametrize("shape", [(LONG,), (LONG // 3, 3)])  # a 1-D loop, a flat 2-D loop
+def test_long_loops_are_chunked_and_exact(shape):
+    inputs, outputs = long_graph(shape)
+    x = np.random.default_rng(0).standard_normal(shape)
+    f = check_against_interpreter(inputs, outputs, [x, np.float64(0.7)])
+    assert "numba.prange" in f.source and "parallel=True" in f.source
+
+
+@pytest.mark.parametrize("shape", [(1000,), ("N",)])
+def test_short_or_named_loops_stay_serial(shape):
+    inputs, outputs = long_graph(shape)
+    f = check_against_interpreter(inputs, outputs, [np.linspace(-3, 3, 1000), np.float64(0.7)])
+    assert "prange" not in f.source and "parallel=True" not in f.source
+
+
+@needs_threads
+def test_concurrent_calls_of_a_parallel_kernel():
+    inputs, outputs = long_graph((LONG,))
+    f = gc.compile(inputs, outputs)
+    assert "prange" in f.source
+    xs = [np.random.default_rng(k).standard_normal(LONG) for k in range(4)]
+    want = [f(x, 0.7) for x in xs]
+    results: dict[int, tuple] = {}
+
+    def work(k: int) -> None:
+        for _ in range(3):
+            results[k] = f(xs[k], 0.7)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(4):
+        for w, g in zip(want[k], results[k]):
+            np.testing.assert_array_equal(g, w)  # chunked sums combine in chunk order
+
+
+def _child(queue) -> None:  # pragma: no cover - runs in the forked child
+    inputs, outputs = long_graph((LONG,))
+    f = gc.compile(inputs, outputs)
+    queue.put(float(f(np.ones(LONG), 0.5)[0]))
+
+
+@needs_threads
+def test_a_forked_child_can_run_parallel_kernels():
+    inputs, outputs = long_graph((LONG,))
+    want = float(gc.compile(inputs, outputs)(np.ones(LONG), 0.5)[0])  # the parent's threads are started
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0, f"the forked child ended with {child.exitcode}"
+    assert queue.get(timeout=5) == pytest.approx(want, rel=1e-12)
