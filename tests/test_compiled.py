@@ -152,6 +152,19 @@ def test_scalar_arguments_and_results():
         assert all(np.asarray(v).dtype == np.float64 and np.shape(v) == () for v in out)
 
 
+def test_one_source_for_two_dtypes():
+    # (x + y) * z of scalars generates the same source in float32 and float64: one
+    # module, two signatures, and each compiled function calls its own
+    results = {}
+    for dtype in ("float64", "float32", "float64"):
+        x, y, z = (gc.input(k, dtype=dtype) for k in "xyz")
+        f = (x + y) * z
+        step = gc.compile([x, y, z], [f, *gc.grad(f, [x, y, z])])
+        results[dtype] = step(*(np.dtype(dtype).type(v) for v in (-2, 5, -4)))
+        assert [float(v) for v in results[dtype]] == [-12.0, -4.0, -4.0, 3.0]
+        assert all(v.dtype == np.dtype(dtype) for v in results[dtype])
+
+
 def test_float32_graph_stays_float32():
     x = gc.input("x", shape=(5,), dtype="float32")
     f = gc.compile([x], [gc.sigmoid(x * 0.5) + 1.0, gc.sum(x)])

@@ -21,9 +21,10 @@ needs_threads = pytest.mark.skipif(not parallel.available(), reason="no thread-s
 def long_graph(shape):
     x = gc.input("x", shape=shape)
     s = gc.input("s")
-    y = gc.sigmoid(s * x) * gc.tanh(x) + gc.maximum(x, 0.1 * x)
+    b = gc.input("b", shape=(1,) * len(shape))  # broadcast along the whole loop
+    y = gc.sigmoid(s * x + b) * gc.tanh(x) + gc.maximum(x, 0.1 * x)
     loss = gc.sum(y) + gc.max(x * s)
-    return [x, s], [loss, y, *gc.grad(loss, [x, s])]
+    return [x, s, b], [loss, y, *gc.grad(loss, [x, s, b])]
 
 
 def check_against_interpreter(inputs, outputs, args):
@@ -40,14 +41,14 @@ def check_against_interpreter(inputs, outputs, args):
 def test_long_loops_are_chunked_and_exact(shape):
     inputs, outputs = long_graph(shape)
     x = np.random.default_rng(0).standard_normal(shape)
-    f = check_against_interpreter(inputs, outputs, [x, np.float64(0.7)])
+    f = check_against_interpreter(inputs, outputs, [x, np.float64(0.7), np.full((1,) * x.ndim, 0.2)])
     assert "numba.prange" in f.source and "parallel=True" in f.source
 
 
 @pytest.mark.parametrize("shape", [(1000,), ("N",)])
 def test_short_or_named_loops_stay_serial(shape):
     inputs, outputs = long_graph(shape)
-    f = check_against_interpreter(inputs, outputs, [np.linspace(-3, 3, 1000), np.float64(0.7)])
+    f = check_against_interpreter(inputs, outputs, [np.linspace(-3, 3, 1000), np.float64(0.7), np.full(1, 0.2)])
     assert "prange" not in f.source and "parallel=True" not in f.source
 
 
@@ -57,12 +58,12 @@ def test_concurrent_calls_of_a_parallel_kernel():
     f = gc.compile(inputs, outputs)
     assert "prange" in f.source
     xs = [np.random.default_rng(k).standard_normal(LONG) for k in range(4)]
-    want = [f(x, 0.7) for x in xs]
+    want = [f(x, 0.7, np.full(1, 0.2)) for x in xs]
     results: dict[int, tuple] = {}
 
     def work(k: int) -> None:
         for _ in range(3):
-            results[k] = f(xs[k], 0.7)
+            results[k] = f(xs[k], 0.7, np.full(1, 0.2))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
@@ -77,13 +78,14 @@ def test_concurrent_calls_of_a_parallel_kernel():
 def _child(queue) -> None:  # pragma: no cover - runs in the forked child
     inputs, outputs = long_graph((LONG,))
     f = gc.compile(inputs, outputs)
-    queue.put(float(f(np.ones(LONG), 0.5)[0]))
+    queue.put(float(f(np.ones(LONG), 0.5, np.full(1, 0.2))[0]))
 
 
 @needs_threads
 def test_a_forked_child_can_run_parallel_kernels():
     inputs, outputs = long_graph((LONG,))
-    want = float(gc.compile(inputs, outputs)(np.ones(LONG), 0.5)[0])  # the parent's threads are started
+    # the parent has run a parallel kernel (its threads are started) before it forks
+    want = float(gc.compile(inputs, outputs)(np.ones(LONG), 0.5, np.full(1, 0.2))[0])
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child, args=(queue,))

@@ -290,7 +290,8 @@ class KernelWriter:
         reductions = loop.reductions
         full = all(len(r.attrs["axes"]) == len(shape) for r in reductions)
         flat = len(shape) > 1 and full and all(
-            self.value(u).scalar or (u.shape == shape and self.value(u).layout == "C") for u in loads)
+            self.value(u).scalar or ((u.shape == shape or _single(u.shape)) and self.value(u).layout == "C")
+            for u in loads)
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
         chunked = (flat or len(shape) == 1) and self.long_loop(shape)
@@ -361,21 +362,24 @@ class KernelWriter:
         helper = self.namer.fresh(f"{self.spec.name}_chunk")
         count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
         local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
-        # the body, written into the helper's lines
-        # its parameters: the arrays it reads and writes and the scalars it reads
-        scalars = [self.value(u).expr for u in loop.loads() if self.value(u).scalar]
-        arrays = [self.flat_name(self.value(u).expr) if flat else self.value(u).expr
-                  for u in loop.loads() if not self.value(u).scalar]
-        arrays += [self.flat_name(stored[m]) if flat else stored[m]
+        # its parameters: the scalars it reads, the arrays it reads whole (broadcast ones,
+        # read at index 0) and the arrays it walks (read or written at the loop index)
+        loads = [(u, self.value(u)) for u in loop.loads()]
+        scalars = [v.expr for u, v in loads if v.scalar and v.expr.isidentifier()]
+        broadcast = [self.flat_name(v.expr) if flat else v.expr
+                     for u, v in loads if not v.scalar and u.shape != loop.shape]
+        walked = [self.flat_name(v.expr) if flat else v.expr
+                  for u, v in loads if not v.scalar and u.shape == loop.shape]
+        walked += [self.flat_name(stored[m]) if flat else stored[m]
                    for m in loop.stores if lookup(m.op).kind != "reduce"]
-        arrays = list(dict.fromkeys(arrays))
-        params = list(dict.fromkeys([*(v for v in scalars if v.isidentifier()), *arrays]))
-        whole = {a: self.namer.fresh(f"{a}_whole") for a in arrays}
+        params = list(dict.fromkeys([*scalars, *broadcast, *walked]))
+        whole = {a: self.namer.fresh(f"{a}_whole") for a in dict.fromkeys(walked)}
+        # the body, written into the helper's lines
         kernel_lines, self.lines = self.lines, []
         # the chunk's own views, indexed from 0: Numba then knows no index is negative
         # (x[i] for i in range(lo, hi) checks i < 0 on every element, and vectorizes worse)
-        for a in arrays:
-            self.emit(f"{a} = {whole[a]}[{lo}:{hi}]")
+        for a, w in whole.items():
+            self.emit(f"{a} = {w}[{lo}:{hi}]")
         for r in loop.reductions:
             self.emit(f"{local[r]} = {self.identity(r)}")
         self.emit(f"for {i} in range({hi} - {lo}):")
@@ -423,7 +427,7 @@ class KernelWriter:
 
     def load_index(self, ushape: Shape, shape: Shape, index: list[str], flat: bool) -> str:
         if flat:
-            return "i"
+            return "0" if _single(ushape) and ushape != shape else "i"  # one element broadcasts
         offset = len(shape) - len(ushape)
         return ", ".join("0" if d == 1 and shape[offset + j] != 1 else index[offset + j]
                          for j, d in enumerate(ushape))
@@ -473,6 +477,11 @@ class KernelWriter:
         elif flat:
             self.emit(f"{name} = {self.shaped(self.flat_name(name), m.shape)}")
         self.values[m] = Value(name, m.shape == ())
+
+
+def _single(shape: Shape) -> bool:
+    """A shape of one element (all dims 1): it broadcasts along any loop."""
+    return all(d == 1 for d in shape)
 
 
 def _lowest(dtype: np.dtype) -> float:

@@ -29,33 +29,32 @@ def start_numba() -> None:
     cpu_target.target_context.refresh()
 
 
-def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> ModuleType:
+def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple[ModuleType, dict[str, Callable]]:
     """Import the generated module and compile (or load from Numba's cache) each kernel
     for the argument types it will be called with, so the first call runs at once.
-    A damaged cache entry is deleted and rebuilt once."""
+    A damaged cache entry is deleted and rebuilt once.
+
+    Returns the module and each kernel's compiled entry point for those types: calling
+    it skips Numba's type dispatch, so the caller must pass exactly those types (see
+    ``graphc.runtime.caller``). One module may serve several signatures (a graph of
+    scalars generates the same source in float32 and float64)."""
     module = disk.load(source, cache)
     try:
-        _compile_all(module, specs)
+        entries = _compile_all(module, specs)
     except (pickle.UnpicklingError, EOFError, ValueError, ImportError, AttributeError):
         module = disk.purge(module)
-        _compile_all(module, specs)
-    return module
+        entries = _compile_all(module, specs)
+    return module, entries
 
 
-def _compile_all(module: ModuleType, specs: Sequence[KernelSpec]) -> None:
+def _compile_all(module: ModuleType, specs: Sequence[KernelSpec]) -> dict[str, Callable]:
+    entries = {}
     for spec in specs:
         types = [_numba_type(p) for p in spec.params]
         types += [numba.int64] * len(spec.dim_params)
         types += [numba.typeof(c.attrs["value"]) for c in spec.constants]
-        getattr(module, spec.name).compile(tuple(types))
-
-
-def entry_point(kernel: numba.core.registry.CPUDispatcher) -> Callable:
-    """The compiled function behind a kernel that ``load_kernels`` compiled for one
-    signature. Calling it skips Numba's type dispatch; the caller must pass exactly the
-    compiled types (see ``graphc.runtime.caller``)."""
-    (overload,) = kernel.overloads.values()
-    return overload.entry_point
+        entries[spec.name] = getattr(module, spec.name).compile(tuple(types))
+    return entries
 
 
 def _numba_type(node: Node) -> numba.types.Type:
@@ -84,10 +83,10 @@ class Compiled:
         spec = KernelSpec("kernel", list(self.inputs), self.optimized)
         self.source = generate([spec])
         codegen = perf_counter()
-        module = load_kernels(self.source, [spec], cache)
+        module, entries = load_kernels(self.source, [spec], cache)
         # where compile time goes: a cache hit shows as a short "load"
         self.stage_seconds = {"passes": passes - clock, "codegen": codegen - passes, "load": perf_counter() - codegen}
         self.kernel = module.kernel
         constants = [c.attrs["value"] for c in spec.constants]
-        self._call: Callable = make_caller(self.signature, entry_point(self.kernel), constants, self.optimized,
+        self._call: Callable = make_caller(self.signature, entries["kernel"], constants, self.optimized,
                                            self.single)

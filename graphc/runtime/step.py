@@ -23,7 +23,7 @@ from graphc.passes import optimize
 from graphc.passes.partition import partition
 from graphc.runtime.arguments import Signature, as_argument
 from graphc.runtime.caller import as_kernel_arguments
-from graphc.runtime.compiled import entry_point, load_kernels
+from graphc.runtime.compiled import load_kernels
 
 
 class Tape:
@@ -65,12 +65,11 @@ class GradStep:
             fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs)
             bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params)
             self.source = generate([fwd, bwd])
-            module = load_kernels(self.source, [fwd, bwd], cache)
+            module, entries = load_kernels(self.source, [fwd, bwd], cache)
             self.forward_kernel, self.backward_kernel = module.forward, module.backward  # Numba dispatchers
             # called with checked arguments of exactly the compiled types (tape values are
             # the forward kernel's own results or checked inputs)
-            self._forward = entry_point(module.forward)
-            self._backward = entry_point(module.backward)
+            self._forward, self._backward = entries["forward"], entries["backward"]
             self._fconsts = tuple(c.attrs["value"] for c in fwd.constants)
             self._bconsts = tuple(c.attrs["value"] for c in bwd.constants)
         else:
