@@ -60,8 +60,9 @@ LOSSES: dict[str, Callable[[dict[str, gc.Node]], gc.Node]] = {
 }
 
 
-def _prepare(data: Data) -> dict:
-    return {k: (v[()] if v.ndim == 0 else v) for k, v in data.items()}
+def _prepare(data: Data) -> tuple:
+    """The arguments in declaration order, so a timed call is f(*args) and nothing more."""
+    return tuple(v[()] if v.ndim == 0 else v for v in data.values())
 
 
 def parts(workload: str, dtype: np.dtype, backend: str = "numba") -> PeerParts:
@@ -77,8 +78,13 @@ def parts(workload: str, dtype: np.dtype, backend: str = "numba") -> PeerParts:
         outputs = [loss, *gc.grad(loss, [nodes[w] for w in spec.wrt])] if with_grads else loss
         f = gc.compile([nodes[k] for k in names], outputs, backend=backend)
         if with_grads:
-            return lambda d: (lambda r: (r[0], r[1:]))(f(*[d[k] for k in names]))
-        return lambda d: f(*[d[k] for k in names])
+
+            def loss_and_grads(args: tuple) -> tuple:
+                results = f(*args)
+                return results[0], results[1:]
+
+            return loss_and_grads
+        return lambda args: f(*args)
 
     return PeerParts(
         prepare=_prepare, define_forward=lambda: define(False), define_forward_backward=lambda: define(True)

@@ -30,14 +30,14 @@ import numpy as np
 
 from benchmarks.workloads import WORKLOADS, Data
 
-Fn = Callable[[dict], object]
+Fn = Callable[[object], object]  # called with what the peer's prepare returned
 
 
 @dataclass
 class PeerImpl:
     forward: Fn
     forward_backward: Fn
-    prepare: Callable[[Data], dict]
+    prepare: Callable[[Data], object]
     compile_seconds: float  # fwd+bwd: graph definition -> first result
     forward_compile_seconds: float = math.nan  # the same for the forward-only function
 
@@ -46,7 +46,7 @@ class PeerImpl:
 class PeerParts:
     """What a peer module provides for one workload; ``peers`` does the timing."""
 
-    prepare: Callable[[Data], dict]
+    prepare: Callable[[Data], object]  # what the functions take (a dict of arrays, a tuple, ...)
     define_forward: Callable[[], Fn]  # builds (and, where the peer does so, compiles) the graph
     define_forward_backward: Callable[[], Fn]
 
@@ -75,7 +75,7 @@ def _import_peer(peer: str) -> object | None:
         return None
 
 
-def _first_result(define: Callable[[], Fn], prepared: dict) -> tuple[Fn, float]:
+def _first_result(define: Callable[[], Fn], prepared: object) -> tuple[Fn, float]:
     """Define the function and run it once: the JIT's cold cost, seen by a user."""
     start = time.perf_counter()
     fn = define()

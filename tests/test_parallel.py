@@ -1,4 +1,4 @@
-"""Long fused loops (a fixed size of at least parallel.MIN_ELEMENTS) split across
+"""Long fused loops (a fixed size, enough work: see KernelWriter.long_loop) split across
 threads: same values as the interpreter, safe to call from several threads at once and
 after a fork. Loops over a named dim stay serial (see KernelWriter.long_loop)."""
 
@@ -13,7 +13,7 @@ import pytest
 import graphc as gc
 from graphc.codegen import parallel
 
-LONG = 3 * parallel.MIN_ELEMENTS + 7  # not a multiple of the chunk count
+LONG = 8 * parallel.MIN_ELEMENTS + 7  # long enough to split (see parallel.MIN_WORK), not a multiple of 2
 
 needs_threads = pytest.mark.skipif(not parallel.available(), reason="no thread-safe threading layer (pip install tbb)")
 
@@ -50,6 +50,14 @@ def test_short_or_named_loops_stay_serial(shape):
     inputs, outputs = long_graph(shape)
     f = check_against_interpreter(inputs, outputs, [np.linspace(-3, 3, 1000), np.float64(0.7), np.full(1, 0.2)])
     assert "prange" not in f.source and "parallel=True" not in f.source
+
+
+def test_long_but_cheap_loops_stay_serial():
+    # a few adds per element: the parallel form's compile time would not pay off
+    x = gc.input("x", shape=(LONG,))
+    f = gc.compile([x], [gc.sum(x * 2.0 + 1.0)])
+    assert "prange" not in f.source
+    np.testing.assert_allclose(f(np.ones(LONG))[0], 3.0 * LONG)
 
 
 @needs_threads

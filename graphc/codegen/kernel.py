@@ -294,7 +294,7 @@ class KernelWriter:
             for u in loads)
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
-        chunked = (flat or len(shape) == 1) and self.long_loop(shape)
+        chunked = (flat or len(shape) == 1) and self.long_loop(loop)
         index = self.loop_header(shape, flat, loads, chunked)
         stored: dict[Node, str] = {}
         for r in reductions:
@@ -340,16 +340,19 @@ class KernelWriter:
                 self.emit(f"{target}[{', '.join(index)}] = {elements[m]}", depth)
 
     # -- long loops on several threads (graphc.codegen.parallel) -----------------------
-    def long_loop(self, shape: Shape) -> bool:
-        """Whether a loop over ``shape`` is split across threads: when its size is fixed
-        and long. A loop over a named dim stays serial: the parallel form costs Numba's
-        parfor pipeline ~1.5 s more compile time per kernel (measured on W2), which
-        would land on every graph with a batch dim, however short its calls."""
+    def long_loop(self, loop: Loop) -> bool:
+        """Whether a loop is split across threads: when its size is fixed and its work
+        (elements x per-element cost) long enough to repay Numba's parfor pipeline,
+        which costs ~1.5 s more compile time per kernel (measured on W2). A loop over
+        a named dim stays serial: the cost would land on every graph with a batch
+        dim, however short its calls."""
         from graphc.codegen import parallel
 
-        if not all(isinstance(d, int) for d in shape):
+        if not all(isinstance(d, int) for d in loop.shape):
             return False
-        return math.prod(shape) >= parallel.MIN_ELEMENTS and parallel.available()  # type: ignore[arg-type]
+        size = math.prod(loop.shape)  # type: ignore[arg-type]
+        cost = sum(parallel.TRANSCENDENTAL_COST if m.op in VECMATH else 1 for m in loop.members)
+        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK and parallel.available()
 
     def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
         """The loop body becomes a helper function over a range [lo, hi) that returns its
