@@ -647,6 +647,23 @@ def test_property_gradients_match_finite_differences(program, seed):
         assert err <= 1e-6 * scale + rounding + 1e-12, (err, scale, rounding, gc.show(loss))
 
 
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(kinks=True), st.integers(0, 2 ** 16))
+def test_property_compiled_matches_interpreted(program, seed):
+    """The random programs, with their gradients, through the Numba backend: the same
+    values as the interpreter to 1e-12 relative (few examples: each compiles a kernel)."""
+    base, tree, tables, nodes, out, r, loss, arrays, rv = _setup(program, seed)
+    outputs = [out, loss, *gc.grad(loss, nodes)]
+    with np.errstate(all="ignore"):
+        want = interp([*nodes, r], outputs)(*arrays, rv)
+        got = gc.compile([*nodes, r], outputs)(*arrays, rv)
+    for g, w in zip(got, want):
+        assert np.shape(g) == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * max(1.0, float(np.nanmax(np.abs(w)))),
+                                   err_msg=gc.show(*outputs))
+
+
 # -- table sanity: the property strategy and the FD helper can fail ------------------------------------------------
 def test_finite_difference_helper_is_accurate():
     f = lambda x: float(np.sum(np.sin(x) * x))  # noqa: E731
