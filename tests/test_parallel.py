@@ -52,6 +52,20 @@ def test_short_or_named_loops_stay_serial(shape):
     assert "prange" not in f.source and "parallel=True" not in f.source
 
 
+@needs_threads
+def test_forward_and_backward_kernels_with_long_loops():
+    x, s, b = gc.input("x", shape=(LONG,)), gc.input("s"), gc.input("b", shape=(1,))
+    loss = gc.sum(gc.sigmoid(s * x + b) * gc.tanh(x) + gc.maximum(x, 0.1 * x))
+    args = [np.random.default_rng(1).standard_normal(LONG), np.float64(0.7), np.full(1, 0.2)]
+    compiled = gc.compile_grad(loss, inputs=[x, s, b], wrt=[x, s, b])
+    assert "forward_chunk" in compiled.source and "backward_chunk" in compiled.source
+    want_loss, want_grads = gc.compile_grad(loss, inputs=[x, s, b], wrt=[x, s, b], backend="interpret")(*args)
+    got_loss, got_grads = compiled(*args)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-12)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
 def test_long_but_cheap_loops_stay_serial():
     # a few adds per element: the parallel form's compile time would not pay off
     x = gc.input("x", shape=(LONG,))
