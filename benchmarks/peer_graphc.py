@@ -51,12 +51,21 @@ def w4(v: dict[str, gc.Node]) -> gc.Node:
     return gc.nn.softmax_cross_entropy(scores, v["labels"]) + gc.nn.l2_penalty(v["w1"], v["w2"], v["w3"], scale=L2_REG)
 
 
+def w5(v: dict[str, gc.Node]) -> gc.Node:
+    x = v["x"]
+    pooled = gc.nn.max_pool2d(gc.relu(gc.nn.conv2d(x, v["conv_w"], v["conv_b"], padding=1)))
+    features = gc.reshape(pooled, (x.shape[0], -1))  # flattened in (F, H, W) order
+    return gc.nn.softmax_cross_entropy(gc.nn.linear(features, v["fc_w"], v["fc_b"]), v["labels"])
+
+
 LOSSES: dict[str, Callable[[dict[str, gc.Node]], gc.Node]] = {
     "W1": w1,
     "W2": w2,
     "W3_add_mul": w3_add_mul,
     "W3_neuron": w3_neuron,
     "W4": w4,
+    "W5_8x8": w5,
+    "W5_28x28": w5,
 }
 
 

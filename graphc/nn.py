@@ -19,11 +19,12 @@ from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, renamed
 from graphc.ir.shapes import format_shape, unify_dim
-from graphc.ops import log_softmax, maximum, mean, neg, one_hot
+from graphc.ops import log_softmax, maximum, mean, neg, one_hot, patches, reshape, transpose
+from graphc.ops import max as gmax
 from graphc.ops import sum as gsum
 from graphc.ops._common import as_node
 
-__all__ = ["l2_penalty", "linear", "maxout", "mse", "softmax_cross_entropy", "svm_loss"]
+__all__ = ["conv2d", "l2_penalty", "linear", "max_pool2d", "maxout", "mse", "softmax_cross_entropy", "svm_loss"]
 
 
 # -- argument checks ----------------------------------------------------------------------
@@ -175,3 +176,48 @@ def maxout(x: object, ws: Sequence[object], bs: Sequence[object] | None = None, 
     for piece in pieces[1:]:
         out = maximum(out, piece)
     return out if name is None else renamed(out, name)
+
+
+def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] = 0, name: str | None = None) -> Node:
+    """A 2-D convolution (cross-correlation, as in every deep-learning library).
+
+    ``x`` is (N, C, H, W), ``w`` (F, C, kh, kw), ``b`` (F,) or None; the result is
+    (N, F, OH, OW) with OH = (H + 2*padding - kh) // stride + 1. It is the windows of
+    x (``gc.patches``) times the filters, summed over (C, kh, kw): a broadcast multiply
+    (a mul gate, so each filter's gradient is the windows times the upstream gradient)
+    and a sum, whose backward graph sums the windows' gradients back onto the pixels.
+    """
+    xn = _float_node(x, "conv2d", "x")
+    wn = _float_node(w, "conv2d", "w")
+    _require_ndim(xn, (4,), "conv2d", "x", "images (N, C, H, W)")
+    _require_ndim(wn, (4,), "conv2d", "w", "filters (F, C, kh, kw)")
+    _same_dim(xn, 1, wn, 1, "conv2d")
+    kh, kw = wn.shape[2:]
+    if not isinstance(kh, int) or not isinstance(kw, int):
+        raise ShapeError(f"nn.conv2d: w {wn.label} has shape {format_shape(wn.shape)} but the kernel size "
+                         "must be fixed")
+    windows = patches(xn, (kh, kw), stride, padding)  # (N, OH, OW, C, kh, kw)
+    n, oh, ow, c = windows.shape[:4]
+    per_filter = reshape(windows, (n, oh, ow, 1, c, kh, kw)) * wn  # (N, OH, OW, F, C, kh, kw)
+    out = transpose(gsum(per_filter, axis=(4, 5, 6)), (0, 3, 1, 2))  # (N, F, OH, OW)
+    if b is not None:
+        bn = _float_node(b, "conv2d", "b")
+        _require_ndim(bn, (1,), "conv2d", "b", "(filters,)")
+        _same_dim(bn, 0, wn, 0, "conv2d")
+        out = out + reshape(bn, (bn.shape[0], 1, 1))
+    return out if name is None else renamed(out, name)
+
+
+def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[int, int] | None = None,
+               name: str | None = None) -> Node:
+    """The largest value of each size x size window of images x (N, C, H, W).
+
+    ``stride`` defaults to ``size`` (windows side by side). It is a max reduction over
+    the windows (``gc.patches``), so its gradient routes to each window's maximum, and
+    ties split it evenly.
+    """
+    xn = _float_node(x, "max_pool2d", "x")
+    _require_ndim(xn, (4,), "max_pool2d", "x", "images (N, C, H, W)")
+    windows = patches(xn, size, size if stride is None else stride)  # (N, OH, OW, C, k, k)
+    return transpose(gmax(windows, axis=(4, 5)), (0, 3, 1, 2), name=name)

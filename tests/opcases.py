@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import graphc as gc
+from graphc.ir.node import apply
 
 DIMS: Mapping[str, int] = {"N": 3}  # the default size of a named dim
 FLOATS = ("float32", "float64")
@@ -326,6 +327,44 @@ for _op, _fn, _np in (("softmax", gc.softmax, _softmax), ("log_softmax", gc.log_
         case(f"{_op}_named_axis_{_aname}", lambda x, f=_fn, a=_axis: f(x, axis=a),
              lambda x, f=_np, a=_axis: f(x, a), (("N", 5),), ("real",), (_op,))
     case(f"{_op}_vector", _fn, lambda x, f=_np: f(x, -1), ((5,),), ("real",), (_op,))
+
+# -- patches (the windows of conv2d and max_pool2d) and its adjoint ----------------------------------------------
+def _windows_ref(x, k, st, pad):
+    """patches by its definition, one element at a time (independent of the op's own reference)."""
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * pad[0] - k[0]) // st[0] + 1, (w + 2 * pad[1] - k[1]) // st[1] + 1
+    out = np.zeros((n, oh, ow, c, *k), x.dtype)
+    for a, b, d, e, i, j in np.ndindex(out.shape):
+        row, col = b * st[0] - pad[0] + i, d * st[1] - pad[1] + j
+        if 0 <= row < h and 0 <= col < w:
+            out[a, b, d, e, i, j] = x[a, e, row, col]
+    return out
+
+
+def _windows_adjoint_ref(g, image, k, st, pad):
+    """Each window element added back onto its pixel, one at a time."""
+    n, c = g.shape[0], g.shape[3]
+    out = np.zeros((n, c, *image), g.dtype)
+    for a, b, d, e, i, j in np.ndindex(g.shape):
+        row, col = b * st[0] - pad[0] + i, d * st[1] - pad[1] + j
+        if 0 <= row < image[0] and 0 <= col < image[1]:
+            out[a, e, row, col] += g[a, b, d, e, i, j]
+    return out
+
+
+for _name, _shape, _k, _st, _pad in (("k3_pad1", ("N", 2, 5, 6), (3, 3), (1, 1), (1, 1)),
+                                     ("k2x3_strided", (2, 1, 5, 6), (2, 3), (2, 1), (0, 1)),
+                                     ("pool2", (2, 3, 4, 5), (2, 2), (2, 2), (0, 0))):
+    case(f"patches_{_name}", lambda x, k=_k, s=_st, p=_pad: gc.patches(x, k, s, p),
+         lambda x, k=_k, s=_st, p=_pad: _windows_ref(x, k, s, p), (_shape,), ("real",), ("patches",))
+    _image = _shape[2:]
+    _windows = (_shape[0], (_image[0] + 2 * _pad[0] - _k[0]) // _st[0] + 1,
+                (_image[1] + 2 * _pad[1] - _k[1]) // _st[1] + 1, _shape[1], *_k)
+    case(f"patches_adjoint_{_name}",
+         lambda g, i=_image, k=_k, s=_st, p=_pad: apply("patches_adjoint", g, image=i, kernel=k, stride=s, padding=p),
+         lambda g, i=_image, k=_k, s=_st, p=_pad: _windows_adjoint_ref(g, i, k, s, p), (_windows,), ("real",),
+         ("patches_adjoint",))
+
 
 # -- one_hot, where, comparisons, cast ------------------------------------------------------------------
 for _name, _shape, _classes, _dom, _dt in (("vec", (5,), 4, "labels4", "float64"),

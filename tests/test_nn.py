@@ -374,3 +374,91 @@ def test_w4_mlp(dtype: type, backend: str, rng: np.random.Generator) -> None:
     for name, got, want in zip(W4_PARAMS, grads, ref_grads):
         assert got.shape == want.shape and got.dtype == np.dtype(dtype), name
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * np.abs(want).max(), err_msg=name)
+
+
+# -- conv2d and max_pool2d -----------------------------------------------------------------
+def conv2d_numpy(x, w, b, stride, padding):
+    """The convolution by its definition, one output element at a time."""
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    out = np.empty((n, f, oh, ow), np.float64)
+    for a, g, i, j in np.ndindex(out.shape):
+        window = xp[a, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+        out[a, g, i, j] = np.sum(window * w[g]) + (0.0 if b is None else b[g])
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride, padding, bias", [(1, 1, True), (2, 0, False)])
+def test_conv2d(dtype: type, stride: int, padding: int, bias: bool, backend: str, rng: np.random.Generator) -> None:
+    x, w = gc.input("x", ("N", 2, 6, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
+    b = gc.input("b", (3,), dtype) if bias else None
+    y = gc.nn.conv2d(x, w, b, stride=stride, padding=padding)
+    r = gc.input("r", y.shape, dtype)  # a random projection makes every output count in the loss
+    loss = gc.sum(y * r)
+    inputs, wrt = [x, w, *([b] if bias else []), r], [x, w, *([b] if bias else [])]
+    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 6, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
+    want = conv2d_numpy(*values[:2], values[2] if bias else None, stride, padding)
+    rv = rng.standard_normal(want.shape).astype(dtype)
+    out, *grads = run(inputs, [y, *gc.grad(loss, wrt)], *values, rv, backend=backend)
+    assert out.shape == want.shape
+    close(out, want, dtype)
+    # the gradients: x's by the transposed convolution written out, w's and b's by correlation
+    dx = np.zeros((4, 2, 6 + 2 * padding, 5 + 2 * padding))
+    dw = np.zeros((3, 2, 3, 3))
+    xp = np.pad(values[0].astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    for a, g, i, j in np.ndindex(want.shape):
+        rows, cols = slice(i * stride, i * stride + 3), slice(j * stride, j * stride + 3)
+        dx[a, :, rows, cols] += rv[a, g, i, j] * values[1][g]
+        dw[g] += rv[a, g, i, j] * xp[a, :, rows, cols]
+    expected = [dx[:, :, padding:padding + 6, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
+    for got, ref in zip(grads, expected):
+        np.testing.assert_allclose(got, ref, rtol=RTOL[dtype] * 10, atol=ATOL[dtype] * 10)
+    if backend == "interpret":
+        feed = {"x": values[0], "w": values[1], "r": rv, **({"b": values[2]} if bias else {})}
+        errors = gc.check_grad(loss, wrt, feed, eps=GRADCHECK_EPS[dtype])
+        # x's gradient sums up to 9 products per pixel: its differences carry ~1e-6 of noise
+        assert max(errors.values()) < 10 * GRADCHECK_TOL[dtype], errors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d(dtype: type, backend: str, rng: np.random.Generator) -> None:
+    x = gc.input("x", ("N", 2, 4, 6), dtype)
+    y = gc.nn.max_pool2d(x)
+    assert y.shape == ("N", 2, 2, 3)
+    values = rng.permutation(3 * 2 * 4 * 6).reshape(3, 2, 4, 6).astype(dtype)  # distinct: one winner each
+    r = gc.input("r", y.shape, dtype)
+    rv = rng.standard_normal((3, 2, 2, 3)).astype(dtype)
+    out, dx = run([x, r], [y, gc.grad(gc.sum(y * r), x)], values, rv, backend=backend)
+    blocks = values.reshape(3, 2, 2, 2, 3, 2)
+    close(out, blocks.max(axis=(3, 5)), dtype)
+    winners = blocks == blocks.max(axis=(3, 5), keepdims=True)
+    close(dx, (winners * rv[:, :, :, None, :, None]).reshape(3, 2, 4, 6), dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool2d_ties_split_evenly(backend: str) -> None:
+    x = gc.input("x", (1, 1, 2, 2))
+    (dx,) = run([x], [gc.grad(gc.sum(gc.nn.max_pool2d(x)), [x])[0]], np.array([[[[1.0, 3.0], [3.0, 0.0]]]]),
+                backend=backend)
+    np.testing.assert_array_equal(dx, [[[[0.0, 0.5], [0.5, 0.0]]]])
+
+
+def test_conv_and_pool_errors() -> None:
+    x, w = gc.input("x", ("N", 2, 6, 5)), gc.input("w", (3, 2, 3, 3))
+    with pytest.raises(gc.ShapeError, match="nn.conv2d: x .* must be 4-D"):
+        gc.nn.conv2d(gc.input("v", (6, 5)), w)
+    with pytest.raises(gc.ShapeError, match="dim 2 and dim 4 must match"):
+        gc.nn.conv2d(x, gc.input("w4", (3, 4, 3, 3)))
+    with pytest.raises(gc.ShapeError, match="a 7x7 window does not fit"):
+        gc.nn.conv2d(x, gc.input("w7", (3, 2, 7, 7)))
+    with pytest.raises(gc.ShapeError, match="height and width must be fixed"):
+        gc.nn.max_pool2d(gc.input("z", ("N", 2, "H", 4)))
+    with pytest.raises(gc.GraphError, match="stride must be an int >= 1"):
+        gc.nn.max_pool2d(x, 2, stride=0)
+    with pytest.raises(gc.ShapeError, match="nn.conv2d: b .* must be 1-D"):
+        gc.nn.conv2d(x, w, gc.input("b2", (3, 1)))
