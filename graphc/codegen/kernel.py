@@ -202,7 +202,11 @@ class KernelWriter:
             self.matmul(node, name, args, note)
         elif node.op == "transpose":
             axes = node.attrs["axes"]
-            self.emit(f"{name} = {a[0]}.T{note}" if len(axes) == 2 else f"{name} = {a[0]}.transpose({axes}){note}")
+            if len(axes) == 2:
+                self.emit(f"{name} = {a[0]}.T{note}")
+            else:
+                self.imports.add("permuted_view")
+                self.emit(f"{name} = permuted_view({a[0]}, {axes}){note}")
             layout = "F" if len(axes) == 2 and args[0].layout == "C" else "A"
         elif node.op == "reshape":
             self.reshape(node, name, args[0], note)
@@ -226,7 +230,8 @@ class KernelWriter:
         m = a.shape[0] if a.ndim == 2 else 1
         k = a.shape[-1]
         n = b.shape[1] if b.ndim == 2 else 1
-        va, vb = (v if v.layout in ("C", "F") else Value(self.contiguous(v), False) for v in args)
+        va, vb = (v if v.layout in ("C", "F") else Value(self.contiguous(v, u), False)
+                  for v, u in zip(args, node.inputs))
         ta, lda = ("n", k) if va.layout == "C" or a.ndim == 1 else ("t", m)
         tb, ldb = ("n", n) if vb.layout == "C" or b.ndim == 1 else ("t", k)
         kind = {"float64": "d", "float32": "s"}[node.dtype.name]
@@ -256,17 +261,28 @@ class KernelWriter:
             return expr if node.op == "cast" else f"np.float32({expr})"
         return expr
 
-    def contiguous(self, v: Value) -> str:
-        return v.expr if v.layout == "C" else f"np.ascontiguousarray({v.expr})"
+    def contiguous(self, v: Value, node: Node) -> str:
+        """``v`` (the value of ``node``) as a C-contiguous array: itself, or a copy made by
+        a loop (Numba's np.ascontiguousarray compiles its shape-mismatch error message,
+        string formatting and all: 6 s of W5's cold compile)."""
+        if v.layout == "C":
+            return v.expr
+        copy = self.namer.fresh(f"{v.expr}_c")
+        self.emit(f"{copy} = {self.alloc(node.shape, node)}")
+        index = [f"i{k}" for k in range(node.ndim)]
+        for k, d in enumerate(node.shape):
+            self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
+        self.emit(f"{copy}[{', '.join(index)}] = {v.expr}[{', '.join(index)}]", 1 + node.ndim)
+        return copy
 
     def reshape(self, node: Node, name: str, src: Value, note: str) -> None:
         if src.scalar:
             for k, line in enumerate(self.filled(name, node.shape, node, src.expr)):
                 self.emit(line + (note if k == 0 else ""))
         elif node.shape == ():
-            self.emit(f"{name} = {self.flat(self.contiguous(src))}[0]{note}")
+            self.emit(f"{name} = {self.flat(self.contiguous(src, node.inputs[0]))}[0]{note}")
         else:
-            self.emit(f"{name} = {self.shaped(self.contiguous(src), node.shape)}{note}")
+            self.emit(f"{name} = {self.shaped(self.contiguous(src, node.inputs[0]), node.shape)}{note}")
 
     def one_hot(self, node: Node, name: str, labels: Value, note: str) -> None:
         classes = node.attrs["classes"]
@@ -277,7 +293,7 @@ class KernelWriter:
             self.emit(f"if 0 <= {labels.expr} < {classes}:")
             self.emit(f"{name}[{labels.expr}] = {one}", 2)
             return
-        flat_labels = self.flat(self.contiguous(labels))
+        flat_labels = self.flat(self.contiguous(labels, node.inputs[0]))
         rows, label = self.namer.fresh(f"{name}_rows"), self.namer.fresh("label")
         self.imports.add("shaped_view")
         self.emit(f"{rows} = shaped_view({name}, ({self.size_expr(node.inputs[0].shape)}, {classes}))")

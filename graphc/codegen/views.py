@@ -1,4 +1,4 @@
-"""Reshaped views of C-contiguous arrays for generated kernels, as Numba intrinsics.
+"""Reshaped and transposed views of arrays for generated kernels, as Numba intrinsics.
 
 A fused loop walks C-contiguous arrays as flat vectors, and a kernel allocates flat
 and views the buffer with the node's shape. ``a.reshape(...)`` does both, but Numba
@@ -60,3 +60,32 @@ def shaped_view(typingctx, a, shape):
         return _view(context, builder, sig.args[0], args[0], sig.return_type, dims)
 
     return result(a, shape), codegen
+
+
+@intrinsic(prefer_literal=True)
+def permuted_view(typingctx, a, axes):
+    """``a.transpose(axes)`` for constant ``axes``: the same buffer with its shape and
+    strides permuted. (Numba's transpose compiles a helper whose error path formats
+    strings: 4 s of cold compile the first time a process meets it.)"""
+    if not isinstance(a, types.Array) or not isinstance(axes, types.BaseTuple) or len(axes) != a.ndim:
+        return None
+    if not all(isinstance(t, types.IntegerLiteral) for t in axes):
+        return None
+    order = [t.literal_value for t in axes]
+    if sorted(order) != list(range(a.ndim)):
+        return None
+    layout = "C" if order == list(range(a.ndim)) and a.layout == "C" else (
+        "F" if order == list(reversed(range(a.ndim))) and a.layout == "C" else "A")
+    result = a.copy(layout=layout)
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        dst = make_array(sig.return_type)(context, builder)
+        shape = cgutils.unpack_tuple(builder, src.shape, a.ndim)
+        strides = cgutils.unpack_tuple(builder, src.strides, a.ndim)
+        populate_array(dst, data=src.data, shape=cgutils.pack_array(builder, [shape[k] for k in order]),
+                       strides=cgutils.pack_array(builder, [strides[k] for k in order]), itemsize=src.itemsize,
+                       meminfo=src.meminfo, parent=src.parent)
+        return impl_ret_borrowed(context, builder, sig.return_type, dst._getvalue())
+
+    return result(a, axes), codegen
