@@ -124,6 +124,14 @@ class KernelWriter:
         flat = f"np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})"
         return flat if len(shape) == 1 else self.shaped(flat, shape)
 
+    def nested_loops(self, shape: Shape) -> list[str]:
+        """``for i0 in range(d0): for i1 in ...`` over ``shape`` (the body goes at depth
+        1 + len(shape)); returns the index names."""
+        index = [f"i{k}" for k in range(len(shape))]
+        for k, d in enumerate(shape):
+            self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
+        return index
+
     def flat_name(self, array: str) -> str:
         """The name of ``array``'s flat view (one per array, from the namer)."""
         if array not in self.flat_names:
@@ -269,9 +277,7 @@ class KernelWriter:
             return v.expr
         copy = self.namer.fresh(f"{v.expr}_c")
         self.emit(f"{copy} = {self.alloc(node.shape, node)}")
-        index = [f"i{k}" for k in range(node.ndim)]
-        for k, d in enumerate(node.shape):
-            self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
+        index = self.nested_loops(node.shape)
         self.emit(f"{copy}[{', '.join(index)}] = {v.expr}[{', '.join(index)}]", 1 + node.ndim)
         return copy
 
@@ -313,8 +319,7 @@ class KernelWriter:
         else:
             for k, line in enumerate(self.filled(name, node.shape, node, literal(0, node.dtype))):
                 self.emit(line + (note if k == 0 else ""))
-        for k, d in enumerate(windows):  # n, oh, ow, c, i, j
-            self.emit(f"for i{k} in range({self.dim(d)}):", 1 + k)
+        self.nested_loops(windows)  # i0..i5: n, oh, ow, c, i, j
         self.emit(f"{row} = i1 * {sh} - {ph} + i4", 7)
         self.emit(f"{col} = i2 * {sw} - {pw} + i5", 7)
         inside = f"0 <= {row} < {image[0]} and 0 <= {col} < {image[1]}"
@@ -466,10 +471,7 @@ class KernelWriter:
             if not chunked:
                 self.emit("for i in range(n):")
             return ["i"] if flat else ["i0"]
-        index = [f"i{k}" for k in range(len(shape))]
-        for k, d in enumerate(shape):
-            self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
-        return index
+        return self.nested_loops(shape)
 
     def load_index(self, ushape: Shape, shape: Shape, index: list[str], flat: bool) -> str:
         if flat:

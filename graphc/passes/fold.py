@@ -19,6 +19,14 @@ from graphc.passes.rewrite import rewrite
 MAX_FOLDED_SIZE = 4096  # a broadcast of a scalar to a big shape stays a (cheap) loop
 
 
+def uniform_element(value: np.ndarray) -> np.generic | None:
+    """The element of an array whose elements are all equal; None otherwise (or if empty)."""
+    if value.size == 0:
+        return None
+    first = value.reshape(-1)[0]
+    return first if value.size == 1 or np.all(value == first) else None
+
+
 def fold_rule(node: Node) -> Node | None:
     """A constant for a node whose inputs are all (small) constants."""
     if not node.inputs or any(i.op != "const" for i in node.inputs):
@@ -30,8 +38,9 @@ def fold_rule(node: Node) -> Node | None:
     with np.errstate(all="ignore"):
         value = lookup(node.op).numpy([i.attrs["value"] for i in node.inputs], node.attrs, {})
     value = np.asarray(value)
-    if value.ndim and value.size and np.all(value == value.reshape(-1)[0]):
-        return apply("broadcast_to", constant(value.reshape(-1)[0], node.dtype), shape=node.shape)
+    element = uniform_element(value) if value.ndim else None
+    if element is not None:
+        return apply("broadcast_to", constant(element, node.dtype), shape=node.shape)
     return constant(value, node.dtype)
 
 

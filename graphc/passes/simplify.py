@@ -21,6 +21,7 @@ import numpy as np
 from graphc.ir.node import Node, apply, constant
 from graphc.ir.op import lookup
 from graphc.ir.shapes import broadcast_shapes
+from graphc.passes.fold import uniform_element
 from graphc.passes.rewrite import rewrite
 
 POW_REWRITES = {
@@ -40,13 +41,8 @@ def scalar_value(node: Node) -> float | None:
         node = node.inputs[0]
     if node.op != "const":
         return None
-    value = node.attrs["value"]
-    if value.size == 0:
-        return None
-    first = value.reshape(-1)[0]
-    if value.size > 1 and not np.all(value == first):
-        return None
-    return first.item()
+    element = uniform_element(node.attrs["value"])
+    return None if element is None else element.item()
 
 
 def _uniform_result(node: Node) -> Node | None:
