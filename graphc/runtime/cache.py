@@ -12,6 +12,7 @@ once both succeed and neither sees half a file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -42,10 +43,18 @@ def cache_dir() -> Path:
 
 def _versions() -> str:
     import graphc
-    from graphc.codegen import vecmath
 
-    vecmath_hash = hashlib.sha256(Path(vecmath.__file__).read_bytes()).hexdigest()
-    return f"graphc {graphc.__version__} numba {numba.__version__} numpy {np.__version__} vecmath {vecmath_hash}"
+    return f"graphc {graphc.__version__} numba {numba.__version__} numpy {np.__version__} helpers {_helpers_hash()}"
+
+
+@functools.cache
+def _helpers_hash() -> str:
+    """The helper modules that generated source imports decide its machine code too, and
+    Numba's cache checks the kernel file only: an edited helper must change the file's
+    name. Read once per process."""
+    from graphc.codegen import blas, vecmath, views
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (blas, vecmath, views))).hexdigest()
 
 
 def key_of(source: str) -> str:
