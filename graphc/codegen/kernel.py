@@ -203,7 +203,9 @@ class KernelWriter:
         a = [v.expr for v in args]
         note = f"  # {self.comment(node)}"
         layout = "C"
-        if op.kind == "elementwise":  # a 0-d node: plain scalar arithmetic
+        if op.lower is not None:  # the op's own lowering, registered beside its definition
+            layout = op.lower(self, node, name, args, note) or "C"
+        elif op.kind == "elementwise":  # a 0-d node: plain scalar arithmetic
             expr = op.scalar(a, ScalarCtx(node.dtype, self.imports), node.attrs)
             self.emit(f"{name} = {self.cast(node, expr)}{note}")
         elif node.op == "matmul":
@@ -218,9 +220,6 @@ class KernelWriter:
             layout = "F" if len(axes) == 2 and args[0].layout == "C" else "A"
         elif node.op == "reshape":
             self.reshape(node, name, args[0], note)
-        elif node.op == "numel":
-            count = " * ".join(self.dim(d) for d in node.attrs["dims"]) or "1"
-            self.emit(f"{name} = {self.np_dtype(node)}({count}){note}")
         elif node.op == "one_hot":
             self.one_hot(node, name, args[0], note)
         elif node.op in ("patches", "patches_adjoint"):

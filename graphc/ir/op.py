@@ -14,7 +14,11 @@ of an op read together and adding an op touches one place (``graphc/ops``):
 - ``kind``: how the code generator treats it ("elementwise", "reduce", "matmul",
   "view", "source" or "opaque");
 - ``scalar``: for elementwise ops, ``scalar(args, ctx, attrs) -> str``, the
-  expression the fused loop evaluates per element (args are variable names).
+  expression the fused loop evaluates per element (args are variable names);
+- ``lower``: for ops outside fused loops, ``lower(writer, node, name, args, note)``
+  emits the statements that compute ``node`` into the variable ``name`` through the
+  ``KernelWriter`` machinery (``args`` are the inputs' ``Value``s, ``note`` the
+  statement's comment) and returns the result's layout ("C", "F", "A"; None means "C").
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Op:
     kind: str
     scalar: Callable[..., str] | None = None
     doc: str = ""
+    lower: Callable[..., str | None] | None = None
     extra: dict = field(default_factory=dict)  # kind-specific codegen data (e.g. reduce identity)
 
     def __post_init__(self) -> None:

@@ -73,7 +73,12 @@ def _numel_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     return (), dtypes.as_dtype(attrs["dtype"], op), ()
 
 
-register(Op("numel", infer=_numel_infer,
+def _numel_lower(w, node: Node, name: str, args: list, note: str) -> None:
+    count = " * ".join(w.dim(d) for d in node.attrs["dims"]) or "1"
+    w.emit(f"{name} = {w.np_dtype(node)}({count}){note}")
+
+
+register(Op("numel", infer=_numel_infer, lower=_numel_lower,
             numpy=lambda args, at, dims: np.asarray(
                 math.prod(d if isinstance(d, int) else dims[d] for d in at["dims"]), dtype=at["dtype"]),
             vjp=None, gate="local", kind="source",
