@@ -273,6 +273,9 @@ for _name, _sa, _sb in (("2d_2d", (3, 4), (4, 5)), ("2d_1d", (3, 4), (4,)), ("1d
     case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul",))
 
 # -- transpose, reshape, broadcast_to --------------------------------------------------------------
+# identity: the mark of a gate that hands a gradient on unchanged (see graphc.autodiff)
+case("identity", lambda x: apply("identity", x) * 2.0, lambda x: x * 2.0, (("N", 4),), ("real",), ("identity",))
+
 case("transpose_2d", gc.transpose, np.transpose, ((3, 4),), ("real",), ("transpose",))
 case("transpose_named", gc.transpose, np.transpose, (("N", 4),), ("real",), ("transpose",))
 for _axes in ((1, 0, 2), (2, 0, 1), (0, 2, 1), (-1, 0, 1)):

@@ -63,6 +63,10 @@ _define("sub", _ref(np.subtract), _ub(lambda n, g, i: g if i == 0 else -g), "dis
         lambda a, c, at: f"{a[0]} - {a[1]}")
 _define("neg", _ref(np.negative), lambda n, g, i: -g, "distribute",
         lambda a, c, at: f"-{a[0]}")
+_define("identity", lambda args, attrs, dims: args[0], lambda n, g, i: g, "distribute",
+        lambda a, c, at: a[0],
+        doc="x unchanged: autodiff marks with it each input a gate hands its gradient on to as it is "
+            "(add distributes), so every variable's gradient is a node of its own; simplify removes it")
 _define("mul", _ref(np.multiply), _ub(lambda n, g, i: g * n.inputs[1 - i]), "switch",
         lambda a, c, at: f"{a[0]} * {a[1]}")
 

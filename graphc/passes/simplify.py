@@ -1,5 +1,7 @@
 """Algebraic simplification: rewrites that make kernels cheaper and never change a value.
 
+- ``identity(x)`` (the mark autodiff leaves where a gate hands a gradient on
+  unchanged) becomes ``x``;
 - ``x ** c`` for c in {1, 2, 3, 0.5, -1, -2} becomes multiplications, sqrt or a division
   (a general pow is a libm call that stops vectorization);
 - ``x * 1``, ``x + 0``, ``x - 0``, ``x / 1`` become ``x`` when that keeps the shape;
@@ -95,6 +97,8 @@ def _dropped(reduction: Node) -> tuple:
 
 def simplify_rule(node: Node) -> Node | None:
     op = node.op
+    if op == "identity":  # a gate's mark in the backward graph: the kernel needs no copy
+        return node.inputs[0]
     if op == "pow":
         c = scalar_value(node.inputs[1])
         base = node.inputs[0]
