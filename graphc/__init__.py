@@ -13,7 +13,7 @@ from graphc.autodiff import grad
 from graphc.compiler import compile, compile_grad, warm_up
 from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
 from graphc.gradcheck import check_grad
-from graphc.inspect import show, to_dot, to_networkx
+from graphc.inspect import explain, show, to_dot, to_networkx
 from graphc.ir.node import Node
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
@@ -21,5 +21,5 @@ from graphc.ops import __all__ as _ops
 __version__ = "0.1.0"
 
 __all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
-           "check_grad", "compile", "compile_grad", "grad", "nn", "show", "to_dot", "to_networkx",
+           "check_grad", "compile", "compile_grad", "explain", "grad", "nn", "show", "to_dot", "to_networkx",
            "warm_up"]

@@ -21,6 +21,7 @@ import numpy as np
 from graphc.codegen.names import Namer
 from graphc.ir.graph import order
 from graphc.ir.node import Node
+from graphc.ir.numbering import of_text
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Shape
 from graphc.passes.fusion import Loop, schedule
@@ -66,6 +67,7 @@ class KernelSpec:
     outputs: list[Node]
     dim_params: list[str] = field(default_factory=list)  # named dims passed as ints (no param has them)
     constants: list[Node] = field(default_factory=list)  # array constants, appended to params
+    fuse: bool = True  # the fusion pass: elementwise chains share loops
 
 
 @dataclass
@@ -97,8 +99,7 @@ class KernelWriter:
         args = " ".join(f"%{self.ids[i]}" for i in node.inputs)
         text = f"%{self.ids[node]} = {node.op}" + (f" {args}" if args else "")
         if node.role == "backward":
-            of = f"%{self.ids[node.of]}" if node.of in self.ids else node.of.label
-            text += f"  ({node.pattern}, grad of {of})"
+            text += f"  ({node.pattern}, grad of {of_text(node, self.ids)})"
         return text
 
     def emit(self, line: str, depth: int = 1) -> None:
@@ -177,7 +178,7 @@ class KernelWriter:
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = self.namer.fresh(d)
                     self.emit(f"{self.dims[d]} = {self.values[p].expr}.shape[{axis}]")
-        for step in schedule(spec.outputs, params):
+        for step in schedule(spec.outputs, params, spec.fuse):
             if isinstance(step, Loop):
                 self.loop(step)
             else:
@@ -535,10 +536,12 @@ def _lowest(dtype: np.dtype) -> float:
     return -math.inf if dtype.kind == "f" else int(np.iinfo(dtype).min)
 
 
-def generate(kernels: Sequence[KernelSpec]) -> str:
-    """The source of a module holding ``kernels``; array constants become parameters."""
+def generate(kernels: Sequence[KernelSpec], ids: dict[Node, int] | None = None) -> str:
+    """The source of a module holding ``kernels``; array constants become parameters.
+    Comments number nodes by ``ids`` (graphc.ir.numbering; default: in topological order)."""
     everything = [o for k in kernels for o in k.outputs]
-    ids = {n: i for i, n in enumerate(order(everything))}
+    if ids is None:
+        ids = {n: i for i, n in enumerate(order(everything))}
     imports: set[str] = set()
     bodies = []
     for spec in kernels:

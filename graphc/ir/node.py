@@ -47,9 +47,10 @@ def provenance(pattern: str, of: Node) -> Iterator[None]:
 
 
 @contextmanager
-def provenance_like(node: Node) -> Iterator[None]:
-    """Nodes made inside (by a rewrite of ``node``) inherit its role, pattern and ``of``."""
-    with _provenance_as(Provenance(node.role, node.pattern, node.of)):
+def provenance_like(node: Node, of: Node | None = None) -> Iterator[None]:
+    """Nodes made inside (by a rewrite of ``node``) inherit its role, pattern and ``of``
+    (or ``of``, the rewritten node that ``node.of`` became)."""
+    with _provenance_as(Provenance(node.role, node.pattern, node.of if of is None else of)):
         yield
 
 
@@ -217,7 +218,8 @@ def renamed(node: Node, name: str) -> Node:
     return Node(node.op, node.inputs, node.attrs, node.shape, node.dtype, node.bindings, name=name)
 
 
-def rebuilt(node: Node, inputs: tuple[Node, ...]) -> Node:
-    """``node`` over new inputs of the same types (for rewriting passes), same provenance."""
-    with provenance_like(node):
+def rebuilt(node: Node, inputs: tuple[Node, ...], of: Node | None = None) -> Node:
+    """``node`` over new inputs of the same types (for rewriting passes), same provenance
+    (with ``of`` for ``node.of`` when that was rewritten)."""
+    with provenance_like(node, of):
         return Node(node.op, inputs, node.attrs, node.shape, node.dtype, node.bindings, name=node.name)

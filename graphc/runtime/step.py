@@ -18,8 +18,9 @@ from graphc.errors import ArgumentError, GraphError
 from graphc.interpret import check_closed, evaluate, node_list, plan
 from graphc.ir.graph import order
 from graphc.ir.node import Node
+from graphc.ir.numbering import Numbering
 from graphc.ops.sources import input as make_input
-from graphc.passes import optimize
+from graphc.passes import PassLog, optimize, select
 from graphc.passes.partition import partition
 from graphc.runtime.arguments import Signature, as_argument
 from graphc.runtime.caller import as_kernel_arguments
@@ -43,7 +44,7 @@ class GradStep:
     """``gc.compile_grad(loss, inputs, wrt)``: ``forward``, ``backward`` and both at once."""
 
     def __init__(self, loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True) -> None:
+                 cache: bool = True, passes: object = "all") -> None:
         if backend not in ("numba", "interpret"):
             raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
         self.backend = backend
@@ -54,17 +55,23 @@ class GradStep:
         grads = grad(loss, list(self.wrt), seed=self.upstream)
         check_closed(self.inputs, [loss], order([loss]))  # the gradients read nothing more
         self.signature = Signature(self.inputs, [loss, *grads])
-        loss_opt, *grads_opt = optimize([loss, *grads])
+        chosen = select(passes, "compile_grad")
+        self.outputs = (loss, *grads)
+        self.passes = PassLog(chosen, Numbering(self.outputs))  # what each pass changed
+        loss_opt, *grads_opt = optimize(self.outputs, passes=chosen, log=self.passes)
         self.partition = partition(loss_opt, grads_opt, self.upstream)
         p = self.partition
         # backward params: the tape, the upstream gradient, and named dims no tape array carries
         carried = {d for t in p.tape for d in t.shape if isinstance(d, str)}
         self.dim_params = [d for d in self.signature.dim_names if d not in carried]
         self.loss_dtype = loss.dtype
+        fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen)
+        bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params,
+                         fuse="fusion" in chosen)
+        self.specs = [fwd, bwd]
         if backend == "numba":
-            fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs)
-            bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params)
-            self.source = generate([fwd, bwd])
+            ids = self.passes.numbering.restrict(order([*p.forward_outputs, *p.backward_outputs]))
+            self.source = generate([fwd, bwd], ids)
             module, entries = load_kernels(self.source, [fwd, bwd], cache)
             self.forward_kernel, self.backward_kernel = module.forward, module.backward  # Numba dispatchers
             # called with checked arguments of exactly the compiled types (tape values are
@@ -76,6 +83,18 @@ class GradStep:
             self.source = None
             self._fplan = plan(p.forward_outputs, self.inputs)
             self._bplan = plan(p.backward_outputs, [*p.tape, self.upstream])
+
+    def show(self) -> str:
+        """The optimized graph, split into the forward and backward kernels with the tape
+        between them, numbered as ``gc.show`` numbers the declared graph (``gc.show(step)``)."""
+        from graphc.inspect import show_compiled
+
+        return show_compiled(self)
+
+    def _repr_html_(self) -> str:
+        from graphc.inspect import html
+
+        return html(self)
 
     # -- the lecture's API ------------------------------------------------------------
     def forward(self, *args: object) -> tuple[np.ndarray, Tape]:
