@@ -11,6 +11,7 @@ compile it to Numba kernels.
 from graphc import nn
 from graphc.autodiff import grad
 from graphc.compiler import compile, compile_grad, warm_up
+from graphc.draw import draw
 from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
 from graphc.gradcheck import check_grad
 from graphc.inspect import explain, show, to_dot, to_networkx
@@ -21,5 +22,5 @@ from graphc.ops import __all__ as _ops
 __version__ = "0.1.0"
 
 __all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
-           "check_grad", "compile", "compile_grad", "explain", "grad", "nn", "show", "to_dot", "to_networkx",
+           "check_grad", "compile", "compile_grad", "draw", "explain", "grad", "nn", "show", "to_dot", "to_networkx",
            "warm_up"]

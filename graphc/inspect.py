@@ -9,7 +9,11 @@ kernels' comments: ``show(f)`` lists the optimized graph the kernels compute, an
 
 from __future__ import annotations
 
+import html as _html
+import shutil
+import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -185,9 +189,37 @@ def _dot_label(node: Node, i: int) -> str:
     return text.replace('"', "'")
 
 
-def to_dot(*outputs: Node) -> str:
+def to_dot(*outputs: Node, path: str | Path | None = None) -> str:
     """Graphviz DOT: the forward and backward graphs as two clusters, backward nodes
-    filled with the colour of their gate pattern, and a legend."""
+    filled with the colour of their gate pattern, and a legend.
+
+    ``path`` also writes it: ``.dot``/``.gv`` as text, any other suffix (``.svg``,
+    ``.png``, ``.pdf``) rendered by Graphviz's ``dot``, which must then be on PATH
+    (``gc.draw`` needs only matplotlib)."""
+    text = _dot(outputs)
+    if path is not None:
+        _write_dot(text, Path(path))
+    return text
+
+
+def _write_dot(text: str, path: Path) -> None:
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt in ("dot", "gv"):
+        path.write_text(text)
+        return
+    dot = shutil.which("dot")
+    if dot is None:
+        raise GraphError(f"to_dot: rendering {path} needs Graphviz's dot on PATH but it is not there: write a "
+                         ".dot file, or draw with gc.draw (matplotlib)")
+    if not fmt:
+        raise GraphError(f"to_dot: expected a path with a suffix naming the format (.svg, .png, .dot) but got {path}")
+    result = subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=text, capture_output=True, text=True,
+                            timeout=120)
+    if result.returncode != 0:
+        raise GraphError(f"to_dot: dot could not render {path}: {result.stderr.strip()}")
+
+
+def _dot(outputs: tuple[Node, ...]) -> str:
     nodes, ids = _numbering(outputs)
     out = ["digraph graphc {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fontname="monospace"];']
     for role in ("forward", "backward"):
@@ -210,3 +242,18 @@ def to_dot(*outputs: Node) -> str:
         out.append("  }")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def html(obj: Node | Any) -> str:
+    """A node or a compiled function in a notebook: its listing, and its picture (inline
+    SVG from ``gc.draw``) when matplotlib is installed."""
+    listing = show(obj)
+    parts = [f"<pre style=\"font-size: 12px\">{_html.escape(listing)}</pre>"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return parts[0]
+    from graphc.draw import to_svg
+
+    svg = to_svg(obj)
+    return "".join(parts) + svg[svg.index("<svg"):]  # without the XML prologue

@@ -124,6 +124,11 @@ class Node:
         args = " ".join(i.label for i in self.inputs)
         return f"<graphc.Node {self.label}:{self.type_str} = {self.op}{(' ' + args) if args else ''}>"
 
+    def _repr_html_(self) -> str:  # a notebook shows the listing and the picture
+        from graphc.inspect import html
+
+        return html(self)
+
     def __bool__(self) -> bool:
         raise TypeError(f"{self.label} is a symbolic graphc node: it has no truth value until the graph runs")
 
