@@ -120,9 +120,9 @@ def _w1():
 
 def test_w1_is_checked_fast_and_right():
     loss, wrt, data = _w1()  # (64, 1000) inputs, 100,000 weights in w1
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the machine running the tests may be shared
     result = gc.check_grad(loss, wrt, data)
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 5.0  # ~0.1 s on one free core
     assert set(result) == {"w1", "w2"} and max(result.values()) < 1e-6, str(result)
     assert "3 random directions" in str(result) and "w1: error" in str(result)
 
