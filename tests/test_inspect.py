@@ -284,3 +284,21 @@ def test_show_of_an_interpreted_function_lists_the_declared_graph():
     f = (x + y) * z
     outs = [f, *gc.grad(f, [x, y, z])]
     assert gc.show(gc.compile([x, y, z], outs, backend="interpret")) == gc.show(*outs)
+
+
+def test_the_distribute_marks_in_every_view_and_in_an_unoptimized_kernel():
+    x, y, z = (gc.input(n) for n in "xyz")
+    f = (x + y) * z
+    outs = [f, *gc.grad(f, [x, y, z])]
+    fill = PATTERN_COLOURS["distribute"]
+    dot = gc.to_dot(*outs)
+    assert re.search(rf'n8 \[label="%8 identity[^"]*", fillcolor="{fill}"', dot)
+    assert re.search(rf'n9 \[label="%9 identity[^"]*", fillcolor="{fill}"', dot)
+    g = gc.to_networkx(*outs)
+    assert [(g.nodes[n]["pattern"], g.nodes[n]["of"]) for n in (8, 9)] == [("distribute", 0), ("distribute", 1)]
+    # with the passes off the kernel computes the declared graph, marks included
+    raw = gc.compile([x, y, z], outs, passes="none")
+    listing = _check_one_numbering(raw, outs)
+    assert listing.splitlines()[0] == "passes: none"
+    assert "# %8 = identity %6  (distribute, grad of %0)" in raw.source
+    assert [float(v) for v in raw(-2.0, 5.0, -4.0)] == [-12.0, -4.0, -4.0, 3.0]
