@@ -153,7 +153,8 @@ def explain(f: Any) -> str:
             for spec in f.specs:
                 steps = _schedule(spec)
                 loops = [s for s in steps if isinstance(s, Loop)]
-                lines.append(f"fusion ({spec.name} kernel): {len(loops)} loops, {len(steps) - len(loops)} other steps")
+                which = "the kernel" if len(f.specs) == 1 else f"the {spec.name} kernel"
+                lines.append(f"fusion ({which}): {len(loops)} loops, {len(steps) - len(loops)} other steps")
                 for k, lp in enumerate(loops, 1):
                     if len(lp.members) > 1:
                         members = " ".join(f"%{ids[m]}" for m in lp.members)

@@ -93,7 +93,7 @@ def test_explain_lists_each_pass_with_its_rewrites():
                           "  %7 = mul %5 %3  ->  %3 = add %0 %1",
                           "  %8 = identity %2  ->  %2 = input z",
                           "  %9 = identity %2  ->  %2 = input z"]
-    assert lines[7:] == ["fold: 0 rewrites", "cse: 0 rewrites", "fusion (kernel kernel): 0 loops, 2 other steps"]
+    assert lines[7:] == ["fold: 0 rewrites", "cse: 0 rewrites", "fusion (the kernel): 0 loops, 2 other steps"]
     assert f.passes.counts() == {"simplify": 4, "fold": 0, "cse": 0}
     off = gc.explain(gc.compile(inputs, outputs, passes=["cse"]))
     assert "simplify: off" in off and "fold: off" in off and "fusion: off" in off
