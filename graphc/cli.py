@@ -60,9 +60,9 @@ def add_mul_example() -> Example:
     return Example("add_mul", "the add and mul gates", "f = (x + y) * z   at x=-2, y=5, z=-4",
                    [x, y, z], f, [np.array(v) for v in (-2.0, 5.0, -4.0)], wrt=[x, y, z],
                    lecture={"f": -12.0, "df/dx": -4.0, "df/dy": -4.0, "df/dz": 3.0},
-                   note="df/dx and df/dy are one node: the add gate hands the upstream gradient to both "
-                        "inputs unchanged,\nand the mul gate switches: each input gets the other input "
-                        "times the upstream gradient.")
+                   note="df/dx and df/dy are identity nodes of one value: the add gate distributes the "
+                        "upstream gradient to both\ninputs unchanged (the passes remove the marks), and the mul "
+                        "gate switches: each input gets the other input\ntimes the upstream gradient.")
 
 
 def neuron_example() -> Example:
