@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
 
 import numpy as np
@@ -97,8 +98,10 @@ def test_notebook_display_of_a_node_and_of_compiled_functions():
 
 
 def test_import_graphc_does_not_import_matplotlib():
-    code = "import sys, graphc; sys.exit('matplotlib' in sys.modules)"
-    assert os.system(f'{sys.executable} -c "{code}"') == 0
+    code = "import sys, graphc; assert graphc.__file__.startswith(sys.argv[1]); sys.exit('matplotlib' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}  # this checkout's graphc
+    assert subprocess.run([sys.executable, "-c", code, root], env=env).returncode == 0
 
 
 def test_to_dot_writes_dot_text_and_renders_with_dot_when_on_path(tmp_path, monkeypatch):
