@@ -204,6 +204,7 @@ def _as(x, c):
 
 # -- the table ---------------------------------------------------------------------------------
 CASES: list[OpCase] = []
+NONFINITE = frozenset({"nonfinite"})
 
 
 def case(name, build, ref, shapes, domains, ops, **kw) -> None:
@@ -429,6 +430,38 @@ case("scatter_add_repeated", lambda g: apply("scatter_add", g, gc.const(_I4), ax
      lambda g: _scattered(g, (2, 3), (slice(None), _I4)), ((2, 4),), ("real",), ("scatter_add",))
 
 
+# -- concatenate, stack, split, pad, argmax, argmin -----------------------------------------------------------
+for _name, _shapes, _axis in (("axis0", ((2, 3), (1, 3)), 0), ("named_axis1", (("N", 2), ("N", 3)), 1),
+                              ("three_neg", ((2, 1, 3), (2, 2, 3), (2, 1, 3)), -2)):
+    case(f"concatenate_{_name}", lambda *xs, a=_axis: gc.concatenate(xs, axis=a),
+         lambda *xs, a=_axis: np.concatenate(xs, axis=a), _shapes, ("real",) * len(_shapes), ("concatenate",))
+case("concatenate_promotes", lambda i, x: gc.concatenate([i, x]), lambda i, x: np.concatenate([i.astype(x.dtype), x]),
+     ((2,), (3,)), ("int", "real"), ("concatenate", "cast"), dtypes=("int64", None))
+for _name, _shapes, _axis in (("axis0", ((3,), (3,), (3,)), 0), ("last_named", (("N", 2), ("N", 2)), -1),
+                              ("middle", ((2, 3), (2, 3)), 1)):
+    case(f"stack_{_name}", lambda *xs, a=_axis: gc.stack(xs, axis=a), lambda *xs, a=_axis: np.stack(xs, axis=a),
+         _shapes, ("real",) * len(_shapes), ("stack", "concatenate", "slice"))
+case("split_sections", lambda x: gc.concatenate(gc.split(x, 2)[::-1]), lambda x: np.concatenate(np.split(x, 2)[::-1]),
+     ((4, 3),), ("real",), ("split", "slice"))
+case("split_indices_named", lambda x: gc.concatenate([p * (k + 1) for k, p in enumerate(gc.split(x, [1, 3], axis=1))],
+                                                     axis=1),
+     lambda x: np.concatenate([p * (k + 1) for k, p in enumerate(np.split(x, [1, 3], axis=1))], axis=1),
+     (("N", 5),), ("real",), ("split", "slice"))
+for _name, _shape, _width, _value in (("int", (2, 3), 1, 0), ("pairs_value", (2, 3), ((0, 1), (2, 0)), 0.5),
+                                      ("named", ("N", 3), ((0, 0), (1, 2)), -1), ("pair", (4,), (3, 0), 0)):
+    case(f"pad_{_name}", lambda x, w=_width, v=_value: gc.pad(x, w, constant_values=v),
+         lambda x, w=_width, v=_value: np.pad(x, w, constant_values=v), (_shape,), ("real",), ("pad", "unslice"))
+for _op, _fn, _np in (("argmax", gc.argmax, np.argmax), ("argmin", gc.argmin, np.argmin)):
+    for _name, _shape, _axis, _keep in (("none", (3, 4), None, False), ("axis1", (3, 4), 1, False),
+                                        ("axis0_keep", (2, 3, 4), 0, True), ("named", ("N", 4), -1, False),
+                                        ("named_none_keep", ("N", 2), None, True), ("vector", (5,), 0, False)):
+        case(f"{_op}_{_name}", lambda x, f=_fn, a=_axis, k=_keep: f(x, axis=a, keepdims=k),
+             lambda x, f=_np, a=_axis, k=_keep: f(x, axis=a, keepdims=k), (_shape,), ("ties",), (_op,),
+             out_dtype="int64", grad=False)
+    case(f"{_op}_nonfinite", lambda x, f=_fn: f(x, axis=1), lambda x, f=_np: f(x, axis=1), ((4, 6),), ("nonfinite",),
+         (_op,), out_dtype="int64", grad=False, tags=NONFINITE)
+
+
 # -- one_hot, where, comparisons, cast ------------------------------------------------------------------
 for _name, _shape, _classes, _dom, _dt in (("vec", (5,), 4, "labels4", "float64"),
                                           ("named", ("N",), 3, "labels3", "float32"),
@@ -530,7 +563,6 @@ for _op, _fn, _np, _doms in BINARY:
 case("max_ties", lambda x: gc.max(x, axis=1), lambda x: np.max(x, axis=1), ((3, 4),), ("ties",), ("max",),
      grad=False, tags=frozenset({"ties"}))
 
-NONFINITE = frozenset({"nonfinite"})
 for _op, _fn, _np in (("neg", gc.neg, np.negative), ("exp", gc.exp, np.exp), ("log", gc.log, np.log),
                       ("sqrt", gc.sqrt, np.sqrt), ("abs", gc.abs, np.abs), ("tanh", gc.tanh, np.tanh),
                       ("sigmoid", gc.sigmoid, _sigmoid), ("relu", gc.relu, lambda x: np.maximum(x, 0)),
