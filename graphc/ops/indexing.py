@@ -131,10 +131,11 @@ def _resolved(entries: tuple[Entry, ...], shape: tuple[int, ...]) -> tuple:
     return tuple(index)
 
 
-def _check_sizes(what: str, x: Shape, entries: tuple[Entry, ...], dims: dict[str, int]) -> None:
-    for axis, name, need in _named_entries(x, entries):
-        if dims[name] < need:
-            raise IndexRangeError(f"{what} needs dim {axis} ({name}) to be at least {need} but it is {dims[name]}")
+def _check_sizes(what: str, shape: tuple[int, ...], entries: tuple[Entry, ...]) -> None:
+    """Every dim large enough for its entry (a fixed dim always is: checked at declaration)."""
+    for axis, (e, d) in enumerate(zip((e for e in entries if e is not None), shape)):
+        if d < _needs(e):
+            raise IndexRangeError(f"{what} needs dim {axis} to be at least {_needs(e)} but it is {d}")
 
 
 # -- slice and unslice ----------------------------------------------------------------------
@@ -146,7 +147,7 @@ def _slice_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
 
 def _slice_ref(args, attrs, dims):
     (x,) = args
-    _check_sizes(attrs["what"], attrs["source"], attrs["index"], dims)
+    _check_sizes(attrs["what"], x.shape, attrs["index"])
     return x[_resolved(attrs["index"], x.shape)]
 
 
@@ -180,7 +181,7 @@ def _unslice_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
 def _unslice_ref(args, attrs, dims):
     (g,) = args
     shape = resolve(attrs["shape"], dims)
-    _check_sizes(attrs["what"], attrs["shape"], attrs["index"], dims)
+    _check_sizes(attrs["what"], shape, attrs["index"])
     out = np.full(shape, attrs["fill"], dtype=g.dtype)
     out[_resolved(attrs["index"], shape)] = g
     return out
@@ -229,7 +230,7 @@ def _emit_size_checks(w, what: str, shape: Shape, entries: tuple[Entry, ...]) ->
     for axis, name, need in _named_entries(shape, entries):
         w.imports.add("IndexRangeError")
         w.emit(f"if {w.dim(name)} < {need}:")
-        w.emit(f"raise IndexRangeError({what!r}, ' needs dim {axis} ({name}) to be at least {need} but it is ', "
+        w.emit(f"raise IndexRangeError({what!r}, ' needs dim {axis} to be at least {need} but it is ', "
                f"{w.dim(name)})", 2)
 
 
@@ -273,7 +274,7 @@ register(Op("slice", infer=_slice_infer, numpy=_slice_ref, vjp=_slice_vjp, gate=
             lower=_slice_lower,
             doc="x[index] with slices, integers and None (NumPy's basic indexing); a view"))
 register(Op("unslice", infer=_unslice_infer, numpy=_unslice_ref, gate="distribute", kind="opaque",
-            vjp=lambda n, g, i: apply("slice", g, index=n.attrs["index"], what=n.attrs["what"], source=n.shape),
+            vjp=lambda n, g, i: apply("slice", g, index=n.attrs["index"], what=n.attrs["what"]),
             lower=_unslice_lower,
             doc="an array of `fill` with g placed at x[index] (the gradient of a slice; pad)"))
 
@@ -585,7 +586,7 @@ def getitem(x: object, key: object) -> Node:
         axis += 1
     identity = all(isinstance(e, tuple) and e[:2] == (0, 1) and e[2] == d for e, d in zip(entries, node.shape))
     out = node if identity and len(entries) == node.ndim else apply(
-        "slice", node, index=tuple(entries), what=what, source=node.shape)
+        "slice", node, index=tuple(entries), what=what)
     if not arrays:
         return out
     # NumPy: advanced indices (integers among them) that are adjacent keep their place;
