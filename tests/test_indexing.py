@@ -209,3 +209,15 @@ def test_take_along_axis_checks_its_arguments():
         gc.take_along_axis(x, gc.input("j", (3, 1), "int64"), axis=2)
     with pytest.raises(gc.ShapeError, match="index 4 is out of range for axis 1 of size 4"):
         gc.take_along_axis(x, np.array([[4]]), axis=1)
+
+
+def test_listing_of_a_gather_and_a_slice_with_their_gates():
+    emb = gc.input("W", (5, 3))
+    idx = gc.input("idx", (2,), "int64")
+    loss = gc.sum(emb[idx][:, 1:] ** 2)
+    listing = gc.show(loss, *gc.grad(loss, [emb])).splitlines()
+    assert listing[2] == "%2:f64[2,3] = gather[axis=0 what=W[idx]] %0 %1"
+    assert listing[3] == "%3:f64[2,2] = slice[index=((0, 1, 2), (1, 1, 2)) what=<gather:f64[2,3]>[:, 1:]] %2"
+    assert listing[-3] == ("%15:f64[2,3] = unslice[index=((0, 1, 2), (1, 1, 2)) shape=(2, 3) fill=0.0 "
+                           "what=<gather:f64[2,3]>[:, 1:]] %14  # route, grad of %2")
+    assert listing[-2] == "%16:f64[5,3] = scatter_add[axis=0 shape=(5, 3) what=W[idx]] %15 %1  # sum, grad of %0"

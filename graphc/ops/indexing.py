@@ -450,6 +450,12 @@ register(Op("iota", infer=_iota_infer, numpy=_iota_ref, vjp=None, gate="local", 
 
 
 # -- the public functions ------------------------------------------------------------------------------
+def described(node: Node) -> str:
+    """A node as the ``what`` of an index op names it (listings and call-time errors):
+    its name, else its op and type (a global %id would read as a listing number)."""
+    return node.name if node.name is not None else f"<{node.op}:{node.type_str}>"
+
+
 def _key_text(key: tuple) -> str:
     def one(k: object) -> str:
         if k is None:
@@ -460,7 +466,7 @@ def _key_text(key: tuple) -> str:
             text = ":".join("" if v is None else str(v) for v in (k.start, k.stop))
             return text + (f":{k.step}" if k.step is not None else "")
         if isinstance(k, Node):
-            return k.label
+            return described(k)
         if isinstance(k, np.ndarray):
             return f"array{format_shape(k.shape)}"
         return repr(k)
@@ -554,7 +560,7 @@ def getitem(x: object, key: object) -> Node:
     Node.__getitem__."""
     node = as_node(x, "index")
     key = key if isinstance(key, tuple) else (key,)
-    what = f"{node.label}[{_key_text(key)}]"
+    what = f"{described(node)}[{_key_text(key)}]"
     if sum(k is Ellipsis for k in key) > 1:
         raise ShapeError(f"{what}: an index can only have a single ellipsis ('...')")
     used = sum(k is not None and k is not Ellipsis for k in key)
@@ -614,7 +620,7 @@ def take_along_axis(x: object, indices: object, axis: int, name: str | None = No
     if a is None or not -node.ndim <= a < node.ndim:
         raise ShapeError(f"take_along_axis: axis {axis!r} is not an axis of {node.label} ({node.ndim} dims)")
     a %= node.ndim
-    what = f"take_along_axis({node.label}, {idx.label}, axis={a})"
+    what = f"take_along_axis({described(node)}, {described(idx)}, axis={a})"
     _check_constant_indices(what, idx, node.shape[a], a)
     index = [idx if k == a else apply("iota", shape=tuple(d if j == k else 1 for j, d in enumerate(node.shape)),
                                       axis=k)

@@ -24,7 +24,7 @@ from graphc.ir.node import Node, apply
 from graphc.ir.op import Op, register
 from graphc.ir.shapes import Dim, format_shape, normalize_axes, unify_dim
 from graphc.ops._common import as_node
-from graphc.ops.indexing import getitem
+from graphc.ops.indexing import described, getitem
 
 
 # -- concatenate ------------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def pad(x: object, pad_width: object, mode: str = "constant", constant_values: f
     if tuple(shape) == node.shape:
         return node
     fill = float(constant_values) if dtypes.is_float(node.dtype) else int(constant_values)
-    return apply("unslice", node, index=tuple(index), shape=tuple(shape), fill=fill, what=f"pad({node.label})",
+    return apply("unslice", node, index=tuple(index), shape=tuple(shape), fill=fill, what=f"pad({described(node)})",
                  name=name)
 
 
@@ -256,7 +256,7 @@ def _arg(op: str, x: object, axis: int | None, keepdims: bool, name: str | None)
     if a is not None and len(a) != 1:
         raise ShapeError(f"{op}: axis must be None or one int but got {axis!r}")
     return apply(op, node, axis=None if a is None else a[0], keepdims=bool(keepdims),
-                 what=f"{op}({node.label})", name=name)
+                 what=f"{op}({described(node)})", name=name)
 
 
 def argmax(x: object, axis: int | None = None, keepdims: bool = False, name: str | None = None) -> Node:
