@@ -386,7 +386,7 @@ for _name, _shape, _key in (("int", (3, 4), 1), ("cols", (3, 4), (slice(None), s
                             ("middle_const", (3, 4, 5), (slice(None), np.array([[0, 3], [3, 3]]))),
                             ("nonadjacent", (3, 4, 5), (_I4[:2], slice(None), 0)),
                             ("int_and_array", (3, 4, 5), (slice(None), 2, np.array([0, -1]))),
-                            ("list", (3, 4), ([2, 0],))):
+                            ("list", (3, 4), ([2, 0],)), ("empty_list", (3, 4), (slice(None), []))):
     case(f"getitem_{_name}", lambda x, k=_key: x[k], lambda x, k=_key: x[k], (_shape,), ("real",),
          ("slice",) if not any(isinstance(i, (np.ndarray, list)) for i in np.atleast_1d(np.asarray(_key, object)))
          else ("gather",))

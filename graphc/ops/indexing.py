@@ -530,7 +530,7 @@ def _advanced(what: str, k: object) -> Node | None:
     if k is None or k is Ellipsis or isinstance(k, slice) or _as_int(k) is not None:
         return None
     if isinstance(k, (list, tuple)):
-        k = np.asarray(k)
+        k = np.asarray(k) if len(k) else np.zeros(0, np.int64)  # NumPy reads [] as no integer indices
     if isinstance(k, np.ndarray):
         if k.dtype == bool:
             raise GraphError(f"{what}: boolean masks give a shape that depends on the data, which a static graph "
