@@ -221,3 +221,17 @@ def test_listing_of_a_gather_and_a_slice_with_their_gates():
     assert listing[-3] == ("%15:f64[2,3] = unslice[index=((0, 1, 2), (1, 1, 2)) shape=(2, 3) fill=0.0 "
                            "what=<gather:f64[2,3]>[:, 1:]] %14  # route, grad of %2")
     assert listing[-2] == "%16:f64[5,3] = scatter_add[axis=0 shape=(5, 3) what=W[idx]] %15 %1  # sum, grad of %0"
+
+
+def test_a_block_of_whole_rows_stays_contiguous_for_blas_and_flat_loops():
+    """x[t] of a C-contiguous x is C-contiguous (as Numba types it): gemm reads it in
+    place and a fused loop walks it flat; x[:, 0] is strided and is copied for gemm."""
+    x = gc.input("x", (3, "N", 4))
+    w = gc.input("w", (4, 2))
+    f = gc.compile([x, w], [x[1] @ w, gc.tanh(x[2]) * 2.0, x[:, 0] @ w])
+    source = f.source
+    assert "matmul3 = slice2 @ w" in source and "slice4_flat = flat_view(slice4)" in source
+    assert "matmul9 = slice8_c @ w" in source  # the strided one, copied
+    xv, wv = np.random.default_rng(0).standard_normal((3, 5, 4)), np.ones((4, 2))
+    for got, want in zip(f(xv, wv), [xv[1] @ wv, np.tanh(xv[2]) * 2, xv[:, 0] @ wv]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -114,3 +114,7 @@ def test_a_named_dim_meeting_a_fixed_one_is_bound():
     a, n = gc.input("a", (2, 3)), gc.input("n", ("N", 1))
     joined = gc.concatenate([a, n], axis=1)
     assert joined.shape == (2, 4) and dict(joined.bindings) == {"N": 2}
+    da, dn = gc.grad(gc.sum(joined * joined), [a, n])
+    assert dn.shape == ("N", 1)  # the gradient has its variable's shape
+    got_a, got_n = gc.compile([a, n], [da, dn], backend="interpret")(np.ones((2, 3)), np.full((2, 1), 3.0))
+    np.testing.assert_array_equal(got_n, [[6.0], [6.0]])

@@ -192,10 +192,12 @@ def _pos(w, d: Dim, offset: int) -> str:
     return f"{w.dim(d)} - {-offset}" if offset < 0 else str(offset)
 
 
-def _index_code(w, shape: Shape, entries: tuple[Entry, ...]) -> tuple[str, str | None]:
-    """Numba's basic index for ``entries``, and a second index reversing the axes of
+def _index_code(w, shape: Shape, entries: tuple[Entry, ...]) -> tuple[str, str | None, bool]:
+    """Numba's basic index for ``entries``; a second index reversing the axes of
     negative steps (they are sliced ascending first: a descending slice that ends at
-    position 0 has no stop Numba accepts except None)."""
+    position 0 has no stop Numba accepts except None); and whether Numba keeps a
+    C-contiguous array C-contiguous under it: integers, then at most one slice without
+    a step, last (new axes anywhere), as numba's typing of basic indexing decides."""
     parts, flips = [], []
     axis = 0
     for e in entries:
@@ -223,7 +225,9 @@ def _index_code(w, shape: Shape, entries: tuple[Entry, ...]) -> tuple[str, str |
     while len(parts) > 1 and parts[-1] == ":":  # x[0, :, :] is x[0]
         parts.pop()
     flip = ", ".join(flips) if "::-1" in flips else None
-    return ", ".join(parts) or ":", flip
+    axes = [p for p in parts if p != "None"]
+    block = all(":" not in p for p in axes[:-1]) and (not axes or axes[-1].count(":") <= 1)
+    return ", ".join(parts) or ":", flip, flip is None and block
 
 
 def _emit_size_checks(w, what: str, shape: Shape, entries: tuple[Entry, ...]) -> None:
@@ -234,11 +238,13 @@ def _emit_size_checks(w, what: str, shape: Shape, entries: tuple[Entry, ...]) ->
                f"{w.dim(name)})", 2)
 
 
-def _view_of(w, name: str, array: str, shape: Shape, entries: tuple[Entry, ...], note: str) -> None:
-    index, flip = _index_code(w, shape, entries)
+def _view_of(w, name: str, array: str, shape: Shape, entries: tuple[Entry, ...], note: str) -> bool:
+    """Emit ``name = array[entries]``; whether it stays C-contiguous if ``array`` is."""
+    index, flip, keeps_c = _index_code(w, shape, entries)
     w.emit(f"{name} = {array}[{index}]{note}")
     if flip is not None:
         w.emit(f"{name} = {name}[{flip}]  # descending steps")
+    return keeps_c
 
 
 def _slice_lower(w, node: Node, name: str, args: list, note: str) -> str:
@@ -248,8 +254,8 @@ def _slice_lower(w, node: Node, name: str, args: list, note: str) -> str:
             w.emit(line + (note if k == 0 else ""))
         return "C"
     _emit_size_checks(w, node.attrs["what"], x.shape, node.attrs["index"])
-    _view_of(w, name, args[0].expr, x.shape, node.attrs["index"], f"{note}: {node.attrs['what']}")
-    return "A"  # a strided view
+    keeps_c = _view_of(w, name, args[0].expr, x.shape, node.attrs["index"], f"{note}: {node.attrs['what']}")
+    return "C" if keeps_c and args[0].layout == "C" else "A"  # a block of whole rows, or a strided view
 
 
 def _unslice_lower(w, node: Node, name: str, args: list, note: str) -> None:
