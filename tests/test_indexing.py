@@ -235,3 +235,27 @@ def test_a_block_of_whole_rows_stays_contiguous_for_blas_and_flat_loops():
     xv, wv = np.random.default_rng(0).standard_normal((3, 5, 4)), np.ones((4, 2))
     for got, want in zip(f(xv, wv), [xv[1] @ wv, np.tanh(xv[2]) * 2, xv[:, 0] @ wv]):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_contiguity_claimed_for_a_slice_is_numbas():
+    """The code generator claims C layout for a view only where Numba's typing gives it
+    (a wrong claim would fail to compile, a missed one costs a copy)."""
+    numba = pytest.importorskip("numba")
+    from graphc.ops.indexing import _index_code
+
+    class Dims:  # the part of the kernel writer that index code asks for
+        def dim(self, d):
+            return str(d)
+
+    x = gc.input("x", (3, 4, 5))
+    keys = [0, (0, 1), (0, slice(1, 3)), slice(1, 3), (slice(None), 0), (None, 0), (0, None, slice(2, 4)),
+            (0, slice(1, 3), 2), slice(None, None, 2), slice(None, None, -1), (1, slice(None, None, -1)),
+            (Ellipsis, 0), (Ellipsis, slice(0, 2)), (0, 0, slice(None)), (slice(0, 0),), (-1, slice(3, 0, -1)),
+            (slice(2, 3), None), (None, slice(None), 1)]
+    codes = [_index_code(Dims(), x.shape, x[k].attrs["index"]) for k in keys]
+    body = ", ".join(f"a[{index}]" + (f"[{flip}]" if flip else "") for index, flip, _ in codes)
+    views = numba.njit(eval(f"lambda a: ({body},)"))
+    views(np.zeros((3, 4, 5)))
+    layouts = [t.layout for t in views.nopython_signatures[0].return_type]
+    assert [c for _, _, c in codes] == [layout == "C" for layout in layouts]
+    assert 0 < sum(layout == "C" for layout in layouts) < len(keys)
