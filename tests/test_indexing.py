@@ -199,6 +199,9 @@ def test_item_assignment_points_to_where():
     x = gc.input("x", (3, 4))
     with pytest.raises(gc.GraphError, match=r"x\[0, 1:\] = \.\.\.: graphc nodes are immutable.*gc\.where"):
         x[0, 1:] = 0.0
+    y = gc.input("y", (3,), "int64")
+    with pytest.raises(gc.GraphError, match=r"x\[array\(3,\), y\] = \.\.\.: graphc nodes are immutable"):
+        x[np.arange(3), y] -= 1  # CS231n's softmax gradient, written in place
 
 
 def test_take_along_axis_checks_its_arguments():
@@ -259,3 +262,20 @@ def test_the_contiguity_claimed_for_a_slice_is_numbas():
     layouts = [t.layout for t in views.nopython_signatures[0].return_type]
     assert [c for _, _, c in codes] == [layout == "C" for layout in layouts]
     assert 0 < sum(layout == "C" for layout in layouts) < len(keys)
+
+
+@pytest.mark.parametrize("op, attrs, message", [
+    ("slice", {"index": ((0, 1, 4),), "what": "bad"}, r"selects positions outside axis of size 3"),
+    ("slice", {"index": (3,), "what": "bad"}, r"selects positions outside axis of size 3"),
+    ("slice", {"index": ((0, 1, 3), 0), "what": "bad"}, r"2 index entries for 1 axes"),
+    ("gather", {"axis": 1, "what": "bad"}, r"1 index arrays from axis 1"),
+    ("scatter_add", {"axis": -1, "shape": (3,), "what": "bad"}, r"1 index arrays from axis -1"),
+])
+def test_index_ops_made_directly_check_their_attributes(op, attrs, message):
+    """graphc.ir.apply builds any op: the shape rule itself refuses indices outside x."""
+    from graphc.ir.node import apply
+
+    x = gc.input("x", (3,))
+    operands = (x,) if op == "slice" else (x, np.array([0]))
+    with pytest.raises(gc.ShapeError, match=message):
+        apply(op, *operands, **attrs)

@@ -97,14 +97,18 @@ def _entries_shape(x: Shape, entries: tuple[Entry, ...]) -> Shape:
     return tuple(shape)
 
 
-def _check_entries(op: str, x: Node | Shape, entries: tuple[Entry, ...], what: str) -> None:
-    shape = x if isinstance(x, tuple) else x.shape
+def _check_entries(shape: Shape, entries: tuple[Entry, ...], what: str) -> None:
+    """Entries made by graphc.ir.apply directly get the checks getitem makes: one per
+    axis, positions of a fixed dim inside it, a full slice on its own dim."""
     axes = [e for e in entries if e is not None]
     if len(axes) != len(shape):
         raise ShapeError(f"{what}: {len(axes)} index entries for {len(shape)} axes")
     for e, d in zip(axes, shape):
-        if isinstance(e, tuple) and isinstance(e[2], str) and e[2] != d:
-            raise ShapeError(f"{what}: a full slice of dim {e[2]} applied to dim {d}")
+        if isinstance(e, tuple) and isinstance(e[2], str):
+            if e[2] != d or e[:2] not in ((0, 1), (-1, -1)):
+                raise ShapeError(f"{what}: {e} is not a full slice of dim {d}")
+        elif isinstance(d, int) and _needs(e) and (min(_span(e)) < 0 or _needs(e) > d):
+            raise ShapeError(f"{what}: {e} selects positions outside axis of size {d}")
 
 
 def _resolved(entries: tuple[Entry, ...], shape: tuple[int, ...]) -> tuple:
@@ -141,7 +145,7 @@ def _check_sizes(what: str, shape: tuple[int, ...], entries: tuple[Entry, ...]) 
 # -- slice and unslice ----------------------------------------------------------------------
 def _slice_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     (x,) = inputs
-    _check_entries(op, x, attrs["index"], attrs["what"])
+    _check_entries(x.shape, attrs["index"], attrs["what"])
     return _entries_shape(x.shape, attrs["index"]), x.dtype, ()
 
 
@@ -170,7 +174,7 @@ def _slice_vjp(node: Node, g: Node, i: int) -> Node:
 def _unslice_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     (g,) = inputs
     shape = attrs["shape"]
-    _check_entries(op, shape, attrs["index"], attrs["what"])
+    _check_entries(shape, attrs["index"], attrs["what"])
     expected = _entries_shape(shape, attrs["index"])
     if g.shape != expected:
         raise ShapeError(f"{attrs['what']}: {g.label} has shape {format_shape(g.shape)} but the selected "
@@ -300,7 +304,7 @@ def _index_shape(op: str, what: str, indices: tuple[Node, ...]):
 def _gather_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     x, *indices = inputs
     axis, what = attrs["axis"], attrs["what"]
-    if not indices or axis + len(indices) > x.ndim:
+    if not indices or axis < 0 or axis + len(indices) > x.ndim:
         raise ShapeError(f"{what}: {len(indices)} index arrays from axis {axis} but {x.label} has {x.ndim} dims")
     b, bindings = _index_shape(op, what, tuple(indices))
     pre, _, post = _gather_parts(x.shape, axis, len(indices), b)
@@ -329,6 +333,8 @@ def _gather_ref(args, attrs, dims):
 def _scatter_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     g, *indices = inputs
     shape, axis, what = attrs["shape"], attrs["axis"], attrs["what"]
+    if not indices or axis < 0 or axis + len(indices) > len(shape):
+        raise ShapeError(f"{what}: {len(indices)} index arrays from axis {axis} into shape {format_shape(shape)}")
     b, bindings = _index_shape(op, what, tuple(indices))
     pre, _, post = _gather_parts(shape, axis, len(indices), b)
     if g.shape != pre + b + post:
