@@ -279,3 +279,12 @@ def test_index_ops_made_directly_check_their_attributes(op, attrs, message):
     operands = (x,) if op == "slice" else (x, np.array([0]))
     with pytest.raises(gc.ShapeError, match=message):
         apply(op, *operands, **attrs)
+
+
+def test_an_input_named_like_the_kernels_exception_does_not_shadow_it():
+    emb = gc.input("IndexRangeError", (3, 2))
+    idx = gc.input("idx", (2,), "int64")
+    f = gc.compile([emb, idx], emb[idx])
+    np.testing.assert_array_equal(f(np.eye(3, 2), np.array([1, 0])), np.eye(3, 2)[[1, 0]])
+    with pytest.raises(gc.IndexRangeError, match="index 3 is out of range"):
+        f(np.eye(3, 2), np.array([3, 0]))
