@@ -204,7 +204,6 @@ def _as(x, c):
 
 # -- the table ---------------------------------------------------------------------------------
 CASES: list[OpCase] = []
-NONFINITE = frozenset({"nonfinite"})
 
 
 def case(name, build, ref, shapes, domains, ops, **kw) -> None:
@@ -459,7 +458,7 @@ for _op, _fn, _np in (("argmax", gc.argmax, np.argmax), ("argmin", gc.argmin, np
              lambda x, f=_np, a=_axis, k=_keep: f(x, axis=a, keepdims=k), (_shape,), ("ties",), (_op,),
              out_dtype="int64", grad=False)
     case(f"{_op}_nonfinite", lambda x, f=_fn: f(x, axis=1), lambda x, f=_np: f(x, axis=1), ((4, 6),), ("nonfinite",),
-         (_op,), out_dtype="int64", grad=False, tags=NONFINITE)
+         (_op,), out_dtype="int64", grad=False, tags=frozenset({"nonfinite"}))
 
 
 # -- one_hot, where, comparisons, cast ------------------------------------------------------------------
@@ -563,6 +562,7 @@ for _op, _fn, _np, _doms in BINARY:
 case("max_ties", lambda x: gc.max(x, axis=1), lambda x: np.max(x, axis=1), ((3, 4),), ("ties",), ("max",),
      grad=False, tags=frozenset({"ties"}))
 
+NONFINITE = frozenset({"nonfinite"})
 for _op, _fn, _np in (("neg", gc.neg, np.negative), ("exp", gc.exp, np.exp), ("log", gc.log, np.log),
                       ("sqrt", gc.sqrt, np.sqrt), ("abs", gc.abs, np.abs), ("tanh", gc.tanh, np.tanh),
                       ("sigmoid", gc.sigmoid, _sigmoid), ("relu", gc.relu, lambda x: np.maximum(x, 0)),
