@@ -386,9 +386,9 @@ for _name, _shape, _key in (("int", (3, 4), 1), ("cols", (3, 4), (slice(None), s
                             ("nonadjacent", (3, 4, 5), (_I4[:2], slice(None), 0)),
                             ("int_and_array", (3, 4, 5), (slice(None), 2, np.array([0, -1]))),
                             ("list", (3, 4), ([2, 0],)), ("empty_list", (3, 4), (slice(None), []))):
+    _gathers = any(isinstance(k, (np.ndarray, list)) for k in (_key if isinstance(_key, tuple) else (_key,)))
     case(f"getitem_{_name}", lambda x, k=_key: x[k], lambda x, k=_key: x[k], (_shape,), ("real",),
-         ("slice",) if not any(isinstance(i, (np.ndarray, list)) for i in np.atleast_1d(np.asarray(_key, object)))
-         else ("gather",))
+         ("gather",) if _gathers else ("slice",))
 case("getitem_embedding", lambda w, idx: w[idx], lambda w, idx: w[idx], ((5, 3), (2, 3)), ("real", "index5"),
      ("gather",), dtypes=(None, "int64"))
 case("getitem_pair_nodes", lambda p, r, c: p[r, c], lambda p, r, c: p[r, c], ((4, 5), ("N",), ("N",)),
