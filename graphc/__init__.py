@@ -12,7 +12,7 @@ from graphc import nn
 from graphc.autodiff import grad
 from graphc.compiler import compile, compile_grad, warm_up
 from graphc.draw import draw
-from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
+from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, IndexRangeError, ShapeError
 from graphc.gradcheck import check_grad
 from graphc.inspect import explain, show, to_dot, to_networkx
 from graphc.ir.node import Node
@@ -21,6 +21,7 @@ from graphc.ops import __all__ as _ops
 
 __version__ = "0.1.0"
 
-__all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
+__all__ = [*_ops,
+           "ArgumentError", "DTypeError", "GraphError", "GraphcError", "IndexRangeError", "Node", "ShapeError",
            "check_grad", "compile", "compile_grad", "draw", "explain", "grad", "nn", "show", "to_dot", "to_networkx",
            "warm_up"]

@@ -551,11 +551,14 @@ def generate(kernels: Sequence[KernelSpec], ids: dict[Node, int] | None = None) 
             "import math  # noqa: F401", "", "import numba", "import numpy as np"]
     blas = sorted(i for i in imports if i.startswith("gemm_"))
     views = sorted(i for i in imports if i.endswith("_view"))
-    vecmath = sorted(i for i in imports if i not in blas and i not in views)
+    errors = sorted(i for i in imports if i.endswith("Error"))  # raised by checks in lowerings
+    vecmath = sorted(i for i in imports if i not in blas and i not in views and i not in errors)
     if blas:
         head.append(f"from graphc.codegen.blas import {', '.join(blas)}")
     if views:
         head.append(f"from graphc.codegen.views import {', '.join(views)}")
     if vecmath:
         head.append(f"from graphc.codegen.vecmath import {', '.join(vecmath)}")
+    if errors:
+        head.append(f"from graphc.errors import {', '.join(errors)}")
     return "\n".join(head) + "\n\n\n" + "\n\n\n".join(bodies) + "\n"

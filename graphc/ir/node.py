@@ -157,8 +157,18 @@ class Node:
     def T(self) -> Node:  # noqa: N802 - NumPy's spelling
         return apply("transpose", self, axes=tuple(reversed(range(self.ndim))))
 
+    def __getitem__(self, key: object) -> Node: return _indexing().getitem(self, key)  # NumPy indexing
+    def __setitem__(self, key: object, value: object) -> None: _indexing().setitem(self, key, value)  # raises
+    def __iter__(self) -> Iterator[Node]: return (self[i] for i in range(len(self)))  # rows, as NumPy
+
     # Comparisons are deliberately not overloaded: == must stay identity so nodes can
     # be dict keys and networkx nodes. Use gc.greater, gc.equal, ... instead.
+
+
+def _indexing() -> Any:
+    from graphc.ops import indexing  # the ops package imports this module
+
+    return indexing
 
 
 def constant(value: object, dtype: np.dtype | None = None) -> Node:
