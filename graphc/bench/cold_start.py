@@ -7,8 +7,8 @@ empty (cold: generate, compile with LLVM, write the cache), the later ones find 
 uses graphc and are reported apart) and the graph's declaration, and stops when the
 first result is back, as for JAX's jit. The stages inside are reported too.
 
-    python -m benchmarks.cold_start              # graphc and, if installed, JAX
-    python -m benchmarks.cold_start --runs 5
+    python -m graphc.bench.cold_start              # graphc and, if installed, JAX
+    python -m graphc.bench.cold_start --runs 5
 """
 
 from __future__ import annotations
@@ -19,22 +19,18 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 _GRAPHC = """
 import json, sys, time
 t0 = time.perf_counter()
-sys.path.insert(0, {root!r})
 import numpy as np
 import graphc as gc
 t_import = time.perf_counter() - t0
 t0 = time.perf_counter()
 gc.warm_up()
 t_numba = time.perf_counter() - t0
-from benchmarks.peer_graphc import LOSSES, _inputs
-from benchmarks.workloads import WORKLOADS
+from graphc.bench.peer_graphc import LOSSES, _inputs
+from graphc.bench.workloads import WORKLOADS
 
 spec = WORKLOADS["W1"]
 data = spec.make_data(np.dtype("float64"), np.random.default_rng(0))
@@ -51,11 +47,10 @@ print(json.dumps({{"import": t_import, "numba start": t_numba, "first result": t
 _JAX = """
 import json, sys, time
 t0 = time.perf_counter()
-sys.path.insert(0, {root!r})
 import numpy as np
-from benchmarks import peer_jax
+from graphc.bench import peer_jax
 t_import = time.perf_counter() - t0
-from benchmarks.workloads import WORKLOADS
+from graphc.bench.workloads import WORKLOADS
 parts = peer_jax.parts("W1", np.dtype("float64"))
 prepared = parts.prepare(WORKLOADS["W1"].make_data(np.dtype("float64"), np.random.default_rng(0)))
 t = time.perf_counter()
@@ -67,7 +62,7 @@ print(json.dumps({{"import": t_import, "first result": time.perf_counter() - t}}
 
 def run(template: str, cache_dir: str) -> dict[str, float]:
     env = {**os.environ, "GRAPHC_CACHE_DIR": cache_dir}
-    out = subprocess.run([sys.executable, "-c", template.format(root=str(ROOT))], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", template.format()], env=env, capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -1,0 +1,90 @@
+"""Plots of a ``graphc bench`` run (matplotlib: the plot extra).
+
+- ``times``: median time per call of every workload and system, log scale, one panel
+  per (mode, dtype);
+- ``scaling``: S's compile time (cold and warm) and run time (compiled and
+  interpreted) against the number of nodes of the graph, log-log.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure  # not pyplot: no backend, no display, no global state
+
+from graphc.bench.harness import Row
+from graphc.bench.scaling import ROWS
+
+
+def plot_times(rows: Sequence[Row], path: Path) -> Path | None:
+    """Grouped bars: workloads along x, one bar per system, seconds on a log axis."""
+    timed = [r for r in rows if not r.mode.startswith("compile") and not math.isnan(r.seconds)]
+    if not timed:
+        return None
+    modes = list(dict.fromkeys(r.mode for r in timed))
+    dtypes = list(dict.fromkeys(r.dtype for r in timed))
+    systems = list(dict.fromkeys(r.system for r in timed))
+    workloads = list(dict.fromkeys(r.workload for r in timed))
+    width = 0.8 / len(systems)
+    fig = Figure(figsize=(max(5.0, 0.9 * len(workloads) * max(1, len(systems) / 3)) * len(dtypes), 3.4 * len(modes)))
+    axes = fig.subplots(len(modes), len(dtypes), squeeze=False, sharex=True)
+    for ax, (mode, dtype) in zip(axes.flat, [(m, d) for m in modes for d in dtypes]):
+        seconds = {(r.workload, r.system): r.seconds for r in timed if (r.mode, r.dtype) == (mode, dtype)}
+        for k, system in enumerate(systems):
+            xs = [i + (k - (len(systems) - 1) / 2) * width for i, w in enumerate(workloads) if (w, system) in seconds]
+            ys = [seconds[w, system] for w in workloads if (w, system) in seconds]
+            ax.bar(xs, ys, width, label=system)
+        ax.set_yscale("log")
+        ax.set_ylabel("seconds per call")
+        ax.set_title(f"{mode}, {dtype}", fontsize=10)
+        ax.grid(axis="y", which="major", alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xticks(range(len(workloads)), workloads, rotation=30 if len(workloads) > 4 else 0)
+    axes[0, 0].legend(ncols=min(len(systems), 4), fontsize=8)
+    fig.suptitle("graphc bench: median time per call (lower is faster)")
+    return _save(fig, path)
+
+
+def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """S: compile and run time against the graph's node count, log-log."""
+    if not results:
+        return None
+    nodes = [r["nodes"] for r in results]
+    fig = Figure(figsize=(10, 4))
+    compile_ax, run_ax = fig.subplots(1, 2)
+    for key, label in (("compile_cold", "compile, empty cache"), ("compile_warm", "load from the disk cache"),
+                       ("grad", "gc.grad"), ("passes", "optimization passes")):
+        compile_ax.plot(nodes, [r[key] for r in results], marker="o", label=label)
+    for key, label in (("run", "graphc compiled"), ("run_interpret", "graphc interpreted")):
+        run_ax.plot(nodes, [r.get(key, math.nan) for r in results], marker="o", label=label)
+    compile_ax.set_title("S: from graph to first result")
+    run_ax.set_title(f"S: one call (x of {ROWS}x8)")
+    for ax in (compile_ax, run_ax):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("nodes (forward and backward)")
+        ax.set_ylabel("seconds")
+        ax.grid(which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def write_all(rows: Sequence[Row], scaled: Sequence[dict[str, Any]], directory: Path,
+              formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Every plot that has data, in each format; the paths written."""
+    written = []
+    for fmt in formats:
+        for made in (plot_times(rows, directory / f"times.{fmt}"), plot_scaling(scaled, directory / f"scaling.{fmt}")):
+            if made is not None:
+                written.append(made)
+    return written
