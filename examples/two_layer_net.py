@@ -33,10 +33,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     parser.add_argument("--backend", choices=["numba", "interpret"], default="numba")
-    parser.add_argument("--quick", action="store_true", help="5 steps")
+    parser.add_argument("--quick", action="store_true", help="20 steps")
     args = parser.parse_args()
     if args.quick:
-        args.steps = 5
+        args.steps = 20
 
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT))
