@@ -79,3 +79,13 @@ def sgd(step: Callable[..., Sequence[np.ndarray]], values: list[np.ndarray], x: 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def evaluate(predict: Callable[..., Sequence[np.ndarray]], values: list[np.ndarray],
+             data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """Print the training and test accuracy of ``predict(x, *values)``'s scores; return the test one."""
+    x_train, y_train, x_test, y_test = data
+    train_acc = accuracy(predict(x_train, *values)[0], y_train)
+    test_acc = accuracy(predict(x_test, *values)[0], y_test)
+    print(f"training accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
+    return test_acc

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _digits import accuracy, load_digits, sgd, split
+from _digits import evaluate, load_digits, sgd, split
 
 import graphc as gc
 
@@ -58,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, softmax cross-entropy + {L2} * sum(W^2); "
           f"SGD, batches of {BATCH}, learning rate {LR}, {epochs} epochs")
     sgd(step, values, x_train, y_train, epochs, BATCH, LR, rng, "MLP")
-    train_acc = accuracy(predict(x_train, *values)[0], y_train)
-    test_acc = accuracy(predict(x_test, *values)[0], y_test)
-    print(f"training accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
-    return 0 if test_acc >= 0.95 else 1
+    return 0 if evaluate(predict, values, (x_train, y_train, x_test, y_test)) >= 0.95 else 1
 
 
 if __name__ == "__main__":

@@ -190,11 +190,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tqdm(total=len(tasks) + len(sizes), unit="case", disable=args.no_progress or None, file=sys.stderr,
               dynamic_ncols=True) as bar:
         for workload, dtype_name in tasks:
-            bar.set_description(f"{workload} {dtype_name}")
+            _progress(bar, f"{workload} {dtype_name}")
             rows += measure(workload, dtype_name, args, systems, status=bar.set_postfix_str)
             bar.update()
         for n in sizes:
-            bar.set_description(f"S n={n}")
+            _progress(bar, f"S n={n}")
             bar.set_postfix_str("compiling cold and warm, in fresh processes")
             result["scaling"].append(scaling.measure(n, args.rounds, args.min_time))
             bar.update()
@@ -203,6 +203,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"\n{machine.load_text(info['load_after'])} at the end; "
           f"timing loop overhead {harness.format_seconds(harness.call_overhead())}/call")
     return result
+
+
+def _progress(bar: tqdm, case: str) -> None:
+    """The case being measured: in the bar, or a line when there is no bar (no terminal)."""
+    bar.set_description(case)
+    if bar.disable:
+        print(f"measuring {case} ...", flush=True)
 
 
 def print_tables(rows: list[Row], scaled: list[dict[str, Any]]) -> None:
