@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import os
 import runpy
 import shutil
@@ -50,6 +51,11 @@ def load_outputs(target: str) -> list[gc.Node]:
         raise CommandError(f"{file} defines no {name!r}; its nodes and functions: {', '.join(found) or 'none'}")
     value = namespace[name]
     if callable(value) and not isinstance(value, gc.Node):
+        required = [p.name for p in inspect.signature(value).parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if required:
+            raise CommandError(f"{name} in {file} needs arguments ({', '.join(required)}); graphc show calls it "
+                               "with none: give them defaults, or name a node")
         value = value()
     outputs = [value] if isinstance(value, gc.Node) else list(value) if isinstance(value, (list, tuple)) else None
     if not outputs or not all(isinstance(v, gc.Node) for v in outputs):

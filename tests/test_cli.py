@@ -27,6 +27,9 @@ def two_outputs():
     return [gc.sum(gc.tanh(x)), gc.sum(x)]
 
 number = 3
+
+def layer(width):
+    return gc.input("x", shape=(width,))
 '''
 
 
@@ -115,7 +118,8 @@ def test_show_writes_pictures(graph_file, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("target, message", [
-    ("{file}:missing", "defines no 'missing'; its nodes and functions: a, b, f, two_outputs"),
+    ("{file}:missing", "defines no 'missing'; its nodes and functions: a, b, f, layer, two_outputs"),
+    ("{file}:layer", "layer in {file} needs arguments (width); graphc show calls it with none"),
     ("{file}:number", "number in {file} is not a graphc node"),
     ("{file}", "expected FILE.py:NAME"),
     ("{dir}/nope.py:f", "no file {dir}/nope.py"),

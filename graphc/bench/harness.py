@@ -166,7 +166,8 @@ def _cell(row: Row | None, base: Row | None) -> str:
         return row.note
     text = format_seconds(row.seconds)
     if base is not None and not math.isnan(base.seconds) and not math.isnan(row.seconds):
-        text += f"  {row.seconds / base.seconds:5.2f}x"
+        ratio = row.seconds / base.seconds
+        text += f"  {ratio:5.2f}x" if ratio >= 0.1 else f"  {ratio:.2g}x"  # 0.0031x, not 0.00x
     if not math.isnan(row.spread) and row.spread > 0.1:
         text += f" ±{row.spread:.0%}"  # only flag the noisy ones
     return text
