@@ -29,7 +29,8 @@ def plot_times(rows: Sequence[Row], path: Path) -> Path | None:
     systems = list(dict.fromkeys(r.system for r in timed))
     workloads = list(dict.fromkeys(r.workload for r in timed))
     width = 0.8 / len(systems)
-    fig = Figure(figsize=(max(5.0, 0.9 * len(workloads) * max(1, len(systems) / 3)) * len(dtypes), 3.4 * len(modes)))
+    width = max(5.0, 0.9 * len(workloads) * max(1, len(systems) / 3)) * len(dtypes)
+    fig = Figure(figsize=(max(width, 1.3 * len(systems)), 3.4 * len(modes)))  # room for the legend's row
     axes = fig.subplots(len(modes), len(dtypes), squeeze=False, sharex=True)
     for ax, (mode, dtype) in zip(axes.flat, [(m, d) for m in modes for d in dtypes]):
         seconds = {(r.workload, r.system): r.seconds for r in timed if (r.mode, r.dtype) == (mode, dtype)}
@@ -43,9 +44,11 @@ def plot_times(rows: Sequence[Row], path: Path) -> Path | None:
         ax.grid(axis="y", which="major", alpha=0.3)
     for ax in axes[-1]:
         ax.set_xticks(range(len(workloads)), workloads, rotation=30 if len(workloads) > 4 else 0)
-    axes[0, 0].legend(ncols=min(len(systems), 4), fontsize=8)
-    fig.suptitle("graphc bench: median time per call (lower is faster)")
-    return _save(fig, path)
+    inch = 1 / fig.get_figheight()  # the title and the legend above the panels, in inches from the top
+    fig.suptitle("graphc bench: median time per call (lower is faster)", y=1 - 0.08 * inch, va="top")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncols=len(systems), fontsize=9,
+               bbox_to_anchor=(0.5, 1 - 0.32 * inch), frameon=False)
+    return _save(fig, path, top=1 - 0.62 * inch)
 
 
 def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
@@ -72,9 +75,10 @@ def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path, top: float = 1.0) -> Path:
+    """Lay out (below ``top``, a fraction of the height: room for a title and legend) and write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(path, dpi=110)
     return path
 
