@@ -204,7 +204,7 @@ def test_bench_tables_json_and_plots(pinned_env, tmp_path, capsys):
     assert re.search(r"^W3_add_mul +f64 +fwd +\S+ \S+ +1\.00x", out, re.M)
     assert re.search(r"^ +2 +\d+ +", out, re.M)  # S's row for n=2
 
-    result = json.loads(out_json.read_text())
+    result = json.loads(out_json.read_text(), parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
     systems = {(r["system"], r["mode"]) for r in result["rows"]}
     assert {(s, m) for s in ("numpy", "graphc", "interpret") for m in ("fwd", "fwd+bwd")} <= systems
     assert all(r["seconds"] > 0 for r in result["rows"] if r["mode"] in ("fwd", "fwd+bwd"))

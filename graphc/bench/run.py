@@ -245,13 +245,25 @@ def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         rows = [asdict(r) for r in result["rows"]]
-        args.json.write_text(json.dumps(result | {"rows": rows}, indent=1, default=_jsonable) + "\n")
+        text = json.dumps(_null_nans(result | {"rows": rows}), indent=1, default=_jsonable, allow_nan=False)
+        args.json.write_text(text + "\n")
         print(f"wrote {args.json}")
     if args.plot:
         from graphc.bench import plots
 
         for path in plots.write_all(result["rows"], result["scaling"], args.plot, args.plot_format):
             print(f"wrote {path}")
+
+
+def _null_nans(value: Any) -> Any:
+    """NaN (not measured) as null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _null_nans(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_null_nans(v) for v in value]
+    return value
 
 
 def _jsonable(value: object) -> object:
