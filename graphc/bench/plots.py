@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure  # not pyplot: no backend, no display, no global state
+from matplotlib.ticker import NullFormatter
 
 from graphc.bench.harness import Row
 from graphc.bench.scaling import ROWS
@@ -56,7 +57,7 @@ def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
     if not results:
         return None
     nodes = [r["nodes"] for r in results]
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4.6))
     compile_ax, run_ax = fig.subplots(1, 2)
     for key, label in (("compile_cold", "compile, empty cache"), ("compile_warm", "load from the disk cache"),
                        ("grad", "gc.grad"), ("passes", "optimization passes")):
@@ -68,10 +69,12 @@ def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
     for ax in (compile_ax, run_ax):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(nodes, [str(n) for n in nodes])  # the measured sizes, in plain numbers
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("nodes (forward and backward)")
         ax.set_ylabel("seconds")
         ax.grid(which="major", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, frameon=False)  # off the lines
     return _save(fig, path)
 
 
