@@ -26,3 +26,8 @@ class ArgumentError(GraphcError, ValueError):
 
 class GraphError(GraphcError, ValueError):
     """A malformed graph: a cycle, an unknown op, grad of a non-scalar, a disconnected wrt."""
+
+
+class CacheWarning(UserWarning):
+    """The kernel cache cannot be used safely (its directory is shared, read-only, not a
+    directory): graphc compiles without it."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.codegen.names import Namer
+from graphc.codegen.names import Namer, is_plain
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
@@ -99,6 +99,8 @@ class KernelWriter:
         if node.role == "backward":
             of = f"%{self.ids[node.of]}" if node.of in self.ids else node.of.label
             text += f"  ({node.pattern}, grad of {of})"
+        if node.name is not None and not is_plain(node.name):  # its variable's name is an ASCII stand-in
+            text += f"  [{node.name!r}]"
         return text
 
     def emit(self, line: str, depth: int = 1) -> None:
@@ -173,10 +175,15 @@ class KernelWriter:
         names = [self.values[p].expr for p in spec.params] + [self.dims[d] for d in spec.dim_params]
         names += [self.values[c].expr for c in spec.constants]
         for p in params:
+            if p.name is not None and not is_plain(p.name):
+                self.emit(f"# {self.values[p].expr}: {self.comment(p)}")
             for axis, d in enumerate(p.shape):
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = self.namer.fresh(d)
                     self.emit(f"{self.dims[d]} = {self.values[p].expr}.shape[{axis}]")
+        for d in self.dims:
+            if not is_plain(d):
+                self.emit(f"# {self.dims[d]}: the named dim {d!r}")
         for step in schedule(spec.outputs, params):
             if isinstance(step, Loop):
                 self.loop(step)
