@@ -174,6 +174,21 @@ def test_long_names_are_cut_short_in_code_and_kept_in_comments():
     assert repr(long + "c") in f.source
 
 
+# -- 12. IEEE corners: the sign of zero where graphc decides it -------------------------------
+def test_the_sign_of_zero_agrees_with_numpy():
+    x, y = gc.input("x", shape=(4,)), gc.input("y", shape=(4,))
+    outputs = [gc.sign(x), *gc.grad(gc.sum(gc.abs(x)), [x]), gc.maximum(x, y), gc.minimum(x, y),
+               gc.max(gc.reshape(x, (2, 2)), axis=1), x + 0.0, 0.0 + x, gc.relu(x)]
+    xv, yv = np.array([-0.0, 0.0, -0.0, 0.0]), np.array([0.0, -0.0, -0.0, 0.0])
+    compiled = gc.compile([x, y], outputs)(xv, yv)
+    interpreted = gc.compile([x, y], outputs, backend="interpret")(xv, yv)
+    numpy = [np.sign(xv), np.sign(xv), np.maximum(xv, yv), np.minimum(xv, yv), xv.reshape(2, 2).max(axis=1),
+             xv + 0.0, 0.0 + xv, np.maximum(xv, 0.0)]
+    for k, (c, i, n) in enumerate(zip(compiled, interpreted, numpy)):
+        np.testing.assert_array_equal(np.signbit(c), np.signbit(n), err_msg=f"output {k} compiled")
+        np.testing.assert_array_equal(np.signbit(i), np.signbit(n), err_msg=f"output {k} interpreted")
+
+
 # -- 13. memory: a dropped function's kernels go with it ------------------------------------
 def test_dropped_functions_release_their_kernels(cache_dir):
     f = gc.compile(*_scaled(3.125))

@@ -515,8 +515,8 @@ class KernelWriter:
             target = f"{acc}[{', '.join(i for i in idx if i is not None)}]"
         if r.op == "sum":
             self.emit(f"{target} += {element}  # {self.comment(r)}", depth)
-        else:  # max, NaN-propagating like np.max
-            self.emit(f"if {element} > {target} or {element} != {element}:  # {self.comment(r)}", depth)
+        else:  # max, NaN-propagating like np.max, the last of equal elements (as np.max: -0.0 or 0.0)
+            self.emit(f"if {element} >= {target} or {element} != {element}:  # {self.comment(r)}", depth)
             self.emit(f"{target} = {element}", depth + 1)
 
     def finish(self, m: Node, name: str, flat: bool) -> None:
