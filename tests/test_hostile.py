@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.errors import CacheWarning
+from graphc.errors import ArgumentError, CacheWarning, ShapeError
 from graphc.ir.node import renamed
 from graphc.runtime import cache as disk
 
@@ -54,6 +54,37 @@ def test_names_python_folds_together_stay_apart():
     np.testing.assert_array_equal(s, [7.0, 7.0])
     assert all(line.isascii() for line in _code_lines(g.source)), g.source
     assert "'ｎ'" in g.source and "'𝐱'" in g.source
+
+
+# -- 2. outputs are fresh arrays: no aliasing of inputs, of each other, or of constants -------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_outputs_alias_nothing(backend):
+    x, w = gc.input("x", shape=(2, 3)), gc.input("w", shape=(2, 3))
+    y = gc.tanh(x)
+    (dw,) = gc.grad(gc.sum(x * w), [w])  # it is x itself
+    folded = gc.const(np.arange(3.0)) * 2.0  # constant-folded to a constant
+    outputs = [x, x.T, x * 1.0, x + 0.0, gc.reshape(x, (6,)), dw, y, y, y * 1.0, gc.reshape(w, (3, 2)), w, folded]
+    f = gc.compile([x, w], outputs, backend=backend)
+    xv, wv = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
+    results = f(xv, wv)
+    for k, r in enumerate(results):
+        assert r.flags.writeable, k
+        for other in (xv, wv, *results[:k]):
+            assert not np.may_share_memory(r, other), k
+    before = xv.copy()
+    for r in results:
+        r[...] = -1.0
+    np.testing.assert_array_equal(xv, before)
+    np.testing.assert_array_equal(f(xv, wv)[-1], np.arange(3.0) * 2.0)  # the constant is intact
+
+
+# -- 3. a zero-size dim under a reduction without identity ------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_over_an_empty_named_dim_is_an_error(backend):
+    x = gc.input("x", shape=("N", 3))
+    f = gc.compile([x], gc.max(x, axis=0), backend=backend)
+    with pytest.raises(ArgumentError, match="named dim N is 0"):
+        f(np.zeros((0, 3)))  # C-contiguous: the fast call path
 
 
 # -- 4, 5. the disk cache runs nothing graphc did not write ----------------------------------
@@ -162,7 +193,28 @@ def test_cache_false_leaves_no_temporary_files(cache_dir, tmp_path, monkeypatch)
     assert not list(scratch.iterdir()) and not cache_dir.exists()
 
 
-# -- 8. long names ---------------------------------------------------------------------------
+# -- 8. limits and keyword arguments ---------------------------------------------------------
+def test_sizes_and_ranks_past_the_limits_fail_at_declaration():
+    with pytest.raises(ShapeError, match="2\\*\\*63"):
+        gc.input("big", shape=(2**40, 2**40))
+    with pytest.raises(ShapeError, match="2\\*\\*63"):
+        gc.input("big", shape=(2**64,))
+    with pytest.raises(ShapeError, match="at most 20 dims"):
+        gc.input("deep", shape=(1,) * 21)
+    with pytest.raises(ShapeError, match="at most 20 dims"):
+        gc.one_hot(gc.input("labels", shape=(1,) * 20, dtype="int64"), 3)
+
+
+def test_rank_20_compiles():
+    shape = (2,) + (1,) * 18 + (3,)
+    x = gc.input("x", shape=shape)
+    f = gc.compile([x], [gc.max(x, axis=0), gc.sum(x, axis=19)], cache=False)
+    xv = np.random.default_rng(0).standard_normal(shape)
+    top, total = f(xv)
+    np.testing.assert_array_equal(top, xv.max(axis=0))
+    np.testing.assert_allclose(total, xv.sum(axis=19))
+
+
 def test_long_names_are_cut_short_in_code_and_kept_in_comments():
     long = "a" * 3000
     x, y = gc.input(long, shape=(3,)), gc.input(long[:-1] + "b", shape=(3,))
@@ -172,6 +224,56 @@ def test_long_names_are_cut_short_in_code_and_kept_in_comments():
     assert total == 3.0
     assert max(len(line) for line in _code_lines(f.source)) < 300
     assert repr(long + "c") in f.source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_keyword_arguments_by_input_name(backend):
+    x, y = gc.input("x", shape=(2,)), gc.input("y", shape=())
+    f = gc.compile([x, y], x * y, backend=backend)
+    xv = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(f(xv, 3.0), [3.0, 6.0])
+    np.testing.assert_array_equal(f(xv, y=3.0), [3.0, 6.0])
+    np.testing.assert_array_equal(f(y=3.0, x=xv), [3.0, 6.0])
+    with pytest.raises(ArgumentError, match="keyword argument 'z'.*x, y"):
+        f(xv, z=3.0)
+    with pytest.raises(ArgumentError, match="both by position and by keyword"):
+        f(xv, 3.0, x=xv)
+    with pytest.raises(ArgumentError, match="input y is missing"):
+        f(x=xv)
+    step = gc.compile_grad(gc.sum(x * y), [x, y], [x], backend=backend)
+    loss, (dx,) = step(y=2.0, x=xv)
+    assert loss == 6.0
+    np.testing.assert_array_equal(dx, [2.0, 2.0])
+
+
+# -- 9. masked arrays ------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_masked_arrays_are_rejected(backend):
+    x = gc.input("x", shape=(3,))
+    f = gc.compile([x], gc.sum(x), backend=backend)
+    with pytest.raises(ArgumentError, match="argument x: .*masked array"):
+        f(np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0]))
+
+
+# -- 10. the tape does not see later changes of the arguments -------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_tape_keeps_its_own_arguments(backend):
+    x, w = gc.input("x", shape=(2, 3)), gc.input("w", shape=(3,))
+    loss = gc.sum(gc.tanh(x.T * 2.0) @ gc.reshape(x, (2, 3))) + gc.sum(x * w)
+    step = gc.compile_grad(loss, [x, w], [w], backend=backend)
+    xv, wv = np.arange(6.0).reshape(2, 3) / 6, np.ones(3)
+    expected = step.backward(step.forward(xv, wv)[1])
+    _, tape = step.forward(xv, wv)
+    xv[...] = 100.0  # changed in place between forward and backward
+    np.testing.assert_array_equal(step.backward(tape), expected)
+
+
+# -- 11. a 0-d output has one type on both backends -----------------------------------------
+def test_a_0d_output_is_a_numpy_scalar_on_both_backends():
+    x = gc.input("x", shape=(3,))
+    results = [gc.compile([x], [gc.sum(x), x], backend=b)(np.ones(3))[0] for b in BACKENDS]
+    assert [type(r) for r in results] == [np.float64, np.float64]
+    assert [type(gc.compile([x], gc.sum(x), backend=b)(np.ones(3))) for b in BACKENDS] == [np.float64] * 2
 
 
 # -- 12. IEEE corners: the sign of zero where graphc decides it -------------------------------
