@@ -68,7 +68,9 @@ class Kernels:
     its module's globals name would never die. So the globals name the module's own
     functions (and the module is in sys.modules, where Numba looks it up when it loads a
     cached kernel) only while something compiles (``compiling``); the rest of the time
-    this object holds them, and a compiled function holds this object.
+    this object holds them, and a compiled function holds this object. (So calling a
+    dispatcher such as ``f.kernel`` with new argument types compiles it only if it calls
+    no other function of its module: a kernel with threaded loops does.)
     """
 
     def __init__(self, module: ModuleType) -> None:
@@ -255,14 +257,18 @@ def purge(source: str, kernels: Kernels) -> Kernels:
 def _secret(directory: Path) -> bytes:
     """The directory's HMAC key: made once (0600), and refused unless it is the user's own."""
     path = directory / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as f:
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    if not path.exists():  # made whole under a temporary name, then linked: a concurrent maker's key wins
+        tmp = directory / f".{KEY_FILE}.{secrets.token_hex(8)}.tmp"
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600), "wb") as f:
             f.write(secrets.token_bytes(32))
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    fd = os.open(path, os.O_RDONLY | nofollow)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if (hasattr(os, "geteuid") and st.st_uid != os.geteuid()) or (os.name == "posix" and st.st_mode & 0o077):
