@@ -184,6 +184,18 @@ def test_a_read_only_cache_dir_falls_back(cache_dir):
     assert float(f(np.ones(4))) == pytest.approx(4 * 2.625 * np.tanh(1.0))
 
 
+def test_a_cache_that_cannot_be_written_falls_back(cache_dir, monkeypatch):
+    def refuse(path, data):  # a read-only or full directory, whoever runs the test (root writes anywhere)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(disk, "write_private", refuse)
+    with pytest.warns(CacheWarning, match="PermissionError.*GRAPHC_CACHE_DIR") as record:
+        f = gc.compile(*_scaled(2.75))
+    assert len(record) == 1
+    assert float(f(np.ones(4))) == pytest.approx(4 * 2.75 * np.tanh(1.0))
+    assert not list(cache_dir.glob("graphc_*"))
+
+
 def test_cache_false_leaves_no_temporary_files(cache_dir, tmp_path, monkeypatch):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
