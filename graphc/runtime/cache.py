@@ -166,10 +166,19 @@ def _cache_file(key: str, source: str) -> tuple[Path | None, bytes]:
         if problem is None:
             return _ensure_file(directory, key, source), _secret(directory)
     except OSError as e:
-        problem = f"{type(e).__name__}: {e.strerror or e}"
-    warnings.warn(f"graphc: kernels are compiled without the disk cache: {directory} cannot be used ({problem}); "
-                  "set GRAPHC_CACHE_DIR to a directory of your own", CacheWarning, stacklevel=5)
+        problem = _reason(e)
+    _warn(directory, problem)
     return None, b""
+
+
+def _reason(e: OSError) -> str:
+    return f"{type(e).__name__}: {e.strerror or e}"
+
+
+def _warn(directory: Path, problem: str) -> None:
+    """One warning, pointing at the user's gc.compile line (so a loop warns once)."""
+    warnings.warn(f"graphc: kernels are compiled without the disk cache: {directory} cannot be used ({problem}); "
+                  "set GRAPHC_CACHE_DIR to a directory of your own", CacheWarning, stacklevel=7)
 
 
 def private_dir(path: Path) -> None:
@@ -198,6 +207,7 @@ def unsafe(directory: Path) -> str | None:
             return f"{d} is owned by another user (uid {st.st_uid})"
         if os.name == "posix" and st.st_mode & 0o022:
             return f"{d} may be written by its group or others (mode {stat.S_IMODE(st.st_mode):o})"
+        tempfile.TemporaryFile(dir=d).close()  # writable (a read-only cache raises here)
     return None
 
 
@@ -234,9 +244,14 @@ def _execute(source: str, key: str, path: Path | None, secret: bytes) -> ModuleT
     module.__file__ = str(path) if path is not None else f"<graphc kernel {key}>"
     code = source.replace("njit(cache=True", "njit(cache=False")  # same lines and bytecode
     exec(compile(code, module.__file__, "exec"), module.__dict__)
-    for value in list(vars(module).values()):
-        if path is not None and isinstance(value, CPUDispatcher) and value.py_func.__globals__ is vars(module):
-            value._cache = SignedCache(value.py_func, secret)
+    own = [v for v in vars(module).values() if isinstance(v, CPUDispatcher) and v.py_func.__globals__ is vars(module)]
+    try:
+        caches = [SignedCache(f.py_func, secret) for f in own] if path is not None else []
+    except (OSError, RuntimeError) as e:  # Numba found no writable cache path: run uncached
+        _warn(path.parent, _reason(e) if isinstance(e, OSError) else str(e))  # type: ignore[union-attr]
+        caches = []
+    for function, cache in zip(own, caches):
+        function._cache = cache
     return module
 
 
