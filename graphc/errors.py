@@ -35,3 +35,8 @@ class IndexRangeError(ArgumentError, IndexError):
 
     def __str__(self) -> str:
         return "".join(str(a) for a in self.args)
+
+
+class CacheWarning(UserWarning):
+    """The kernel cache cannot be used safely (its directory is shared, read-only, not a
+    directory): graphc compiles without it."""

@@ -61,8 +61,10 @@ def test_common_subexpressions_are_merged():
 
 def test_identity_operands_are_dropped():
     x = gc.input("x", shape=(5,))
-    (opt,) = optimize([(x * 1.0 + 0.0) / 1.0])
+    (opt,) = optimize([(x * 1.0 + -0.0) / 1.0 - 0.0])
     assert opt is x
+    (kept,) = optimize([x + 0.0])  # -0.0 + 0.0 is 0.0: not x
+    assert kept.op == "add"
 
 
 def test_the_gate_marks_are_removed_before_code_generation():

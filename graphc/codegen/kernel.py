@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.codegen.names import Namer
+from graphc.codegen.names import Namer, is_plain
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.numbering import of_text
@@ -100,6 +100,8 @@ class KernelWriter:
         text = f"%{self.ids[node]} = {node.op}" + (f" {args}" if args else "")
         if node.role == "backward":
             text += f"  ({node.pattern}, grad of {of_text(node, self.ids)})"
+        if node.name is not None and not is_plain(node.name):  # its variable's name is an ASCII stand-in
+            text += f"  [{node.name!r}]"
         return text
 
     def emit(self, line: str, depth: int = 1) -> None:
@@ -174,10 +176,15 @@ class KernelWriter:
         names = [self.values[p].expr for p in spec.params] + [self.dims[d] for d in spec.dim_params]
         names += [self.values[c].expr for c in spec.constants]
         for p in params:
+            if p.name is not None and not is_plain(p.name):
+                self.emit(f"# {self.values[p].expr}: {self.comment(p)}")
             for axis, d in enumerate(p.shape):
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = self.namer.fresh(d)
                     self.emit(f"{self.dims[d]} = {self.values[p].expr}.shape[{axis}]")
+        for d in self.dims:
+            if not is_plain(d):
+                self.emit(f"# {self.dims[d]}: the named dim {d!r}")
         for step in schedule(spec.outputs, params, spec.fuse):
             if isinstance(step, Loop):
                 self.loop(step)
@@ -509,8 +516,8 @@ class KernelWriter:
             target = f"{acc}[{', '.join(i for i in idx if i is not None)}]"
         if r.op == "sum":
             self.emit(f"{target} += {element}  # {self.comment(r)}", depth)
-        else:  # max, NaN-propagating like np.max
-            self.emit(f"if {element} > {target} or {element} != {element}:  # {self.comment(r)}", depth)
+        else:  # max, NaN-propagating like np.max, the last of equal elements (as np.max: -0.0 or 0.0)
+            self.emit(f"if {element} >= {target} or {element} != {element}:  # {self.comment(r)}", depth)
             self.emit(f"{target} = {element}", depth + 1)
 
     def finish(self, m: Node, name: str, flat: bool) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from graphc.errors import DTypeError, GraphError
 from graphc.ir import dtypes
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Bindings, Shape, format_shape, merge_bindings
+from graphc.ir.shapes import Bindings, Shape, check_limits, format_shape, merge_bindings
 
 _ids = itertools.count()
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
@@ -86,6 +86,7 @@ class Node:
         if name is not None and (not isinstance(name, str) or not name or not name.isprintable()):
             # a name is printed in listings, one line per node
             raise GraphError(f"{op}: expected a name that is a non-empty printable string but got {name!r}")
+        check_limits(shape, op if name is None else f"{op} {name}")
         prov = _provenance.get()
         init = object.__setattr__  # nodes are immutable: only __init__ writes, and only here
         init(self, "id", next(_ids))

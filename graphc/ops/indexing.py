@@ -280,7 +280,7 @@ def _unslice_lower(w, node: Node, name: str, args: list, note: str) -> None:
     w.emit(f"{view}[{at}] = {args[0].expr}[{at}]", 1 + len(loops))
 
 
-register(Op("slice", infer=_slice_infer, numpy=_slice_ref, vjp=_slice_vjp, gate="route", kind="opaque",
+register(Op("slice", infer=_slice_infer, numpy=_slice_ref, vjp=_slice_vjp, gate="route", kind="view",
             lower=_slice_lower,
             doc="x[index] with slices, integers and None (NumPy's basic indexing); a view"))
 register(Op("unslice", infer=_unslice_infer, numpy=_unslice_ref, gate="distribute", kind="opaque",

@@ -7,7 +7,6 @@ import pickle
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from time import perf_counter
-from types import ModuleType
 
 # Kernels call SciPy's OpenBLAS (Numba's gemm), and a program's NumPy code calls NumPy's
 # own OpenBLAS: two thread pools on the same cores. By default an idle OpenBLAS worker
@@ -39,25 +38,29 @@ def start_numba() -> None:
     cpu_target.target_context.refresh()
 
 
-def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple[ModuleType, dict[str, Callable]]:
+def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple[disk.Kernels, dict[str, Callable]]:
     """Import the generated module and compile (or load from Numba's cache) each kernel
     for the argument types it will be called with, so the first call runs at once.
     A damaged cache entry is deleted and rebuilt once.
 
-    Returns the module and each kernel's compiled entry point for those types: calling
+    Returns the kernels and each kernel's compiled entry point for those types: calling
     it skips Numba's type dispatch, so the caller must pass exactly those types (see
     ``graphc.runtime.caller``). One module may serve several signatures (a graph of
     scalars generates the same source in float32 and float64)."""
     module = disk.load(source, cache)
     try:
-        entries = _compile_all(module, specs)
+        with module.compiling():
+            entries = _compile_all(module, specs)
     except (pickle.UnpicklingError, EOFError, ValueError, ImportError, AttributeError):
-        module = disk.purge(module)
-        entries = _compile_all(module, specs)
+        if not cache:
+            raise
+        module = disk.purge(source, module)
+        with module.compiling():
+            entries = _compile_all(module, specs)
     return module, entries
 
 
-def _compile_all(module: ModuleType, specs: Sequence[KernelSpec]) -> dict[str, Callable]:
+def _compile_all(module: disk.Kernels, specs: Sequence[KernelSpec]) -> dict[str, Callable]:
     entries = {}
     for spec in specs:
         types = [_numba_type(p) for p in spec.params]
@@ -102,6 +105,7 @@ class Compiled:
         # where compile time goes: a cache hit shows as a short "load"
         self.stage_seconds = {"passes": passes_done - clock, "codegen": codegen - passes_done,
                               "load": perf_counter() - codegen}
+        self.module = module  # shared with other functions of the same source while one lives
         self.kernel = module.kernel
         constants = [c.attrs["value"] for c in spec.constants]
         self._call: Callable = make_caller(self.signature, entries["kernel"], constants, self.optimized,
