@@ -9,9 +9,9 @@ compile it to Numba kernels.
 """
 
 from graphc import nn
-from graphc.autodiff import grad
+from graphc.autodiff import grad, jacobian, vjp
 from graphc.compiler import compile, compile_grad, warm_up
-from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
+from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError, SymbolicError
 from graphc.gradcheck import check_grad
 from graphc.inspect import show, to_dot, to_networkx
 from graphc.ir.node import Node
@@ -20,6 +20,6 @@ from graphc.ops import __all__ as _ops
 
 __version__ = "0.1.0"
 
-__all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
-           "check_grad", "compile", "compile_grad", "grad", "nn", "show", "to_dot", "to_networkx",
-           "warm_up"]
+__all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError", "SymbolicError",
+           "check_grad", "compile", "compile_grad", "grad", "jacobian", "nn", "show", "to_dot", "to_networkx",
+           "vjp", "warm_up"]

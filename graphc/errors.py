@@ -26,3 +26,7 @@ class ArgumentError(GraphcError, ValueError):
 
 class GraphError(GraphcError, ValueError):
     """A malformed graph: a cycle, an unknown op, grad of a non-scalar, a disconnected wrt."""
+
+
+class SymbolicError(GraphcError, TypeError):
+    """A symbolic node where Python needs a concrete value: ``if node``, ``max(0, node)``."""

@@ -35,7 +35,7 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
         if not isinstance(w, Node) or w.op != "input":
             what = w.label if isinstance(w, Node) else f"{type(w).__name__} {w!r}"
             raise GraphError(f"check_grad: {what} must be an input node to be perturbed")
-        if w not in inputs:
+        if not any(w is n for n in inputs):  # `in` would compare with ==, which builds a node
             inputs.append(w)
     by_name = {k if isinstance(k, str) else k.label: v for k, v in values.items()}
     missing = [n.label for n in inputs if n.label not in by_name]
@@ -52,7 +52,7 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
     f = Interpreted(inputs, y)
     errors = {}
     for w, a in zip(variables, analytic):
-        k = inputs.index(w)
+        k = next(j for j, n in enumerate(inputs) if n is w)
         h = eps if eps is not None else (1e-6 if w.dtype == np.float64 else 1e-3)
         numeric = np.zeros_like(a)
         flat = args[k].reshape(-1)  # a view: perturb in place, then restore

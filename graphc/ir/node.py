@@ -9,6 +9,7 @@ hash by identity: two structurally equal nodes are merged by the CSE pass, not h
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.errors import DTypeError, GraphError
+from graphc.errors import DTypeError, GraphError, SymbolicError
 from graphc.ir import dtypes
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Bindings, Shape, format_shape, merge_bindings
@@ -66,7 +67,6 @@ class Node:
     """One value of a graph. Build nodes with ``gc.input``, the ``gc.*`` ops and Python operators."""
 
     __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "bindings", "name", "role", "pattern", "of")
-    __array_ufunc__ = None  # so that ``ndarray + node`` defers to Node.__radd__
 
     id: int
     op: str
@@ -124,7 +124,11 @@ class Node:
         return f"<graphc.Node {self.label}:{self.type_str} = {self.op}{(' ' + args) if args else ''}>"
 
     def __bool__(self) -> bool:
-        raise TypeError(f"{self.label} is a symbolic graphc node: it has no truth value until the graph runs")
+        raise SymbolicError(
+            f"{self.label} is a symbolic graphc node: it has no truth value until the graph runs. "
+            "For max(a, b) / min(a, b) write gc.maximum(a, b) / gc.minimum(a, b); for "
+            "`b if cond else c` write gc.where(cond, b, c); to test whether two nodes are the "
+            "same node write `a is b`")
 
     def __len__(self) -> int:
         if not self.shape or not isinstance(self.shape[0], int):
@@ -147,12 +151,100 @@ class Node:
     def __neg__(self) -> Node: return apply("neg", self)
     def __pos__(self) -> Node: return self
 
+    # Comparisons give 0/1 nodes, as in NumPy. Nodes still hash by identity, so they stay
+    # dict keys, set members and networkx nodes; but ``a == b`` is a node, never a bool,
+    # so graphc itself tests membership with ``is`` or in sets and dicts, never in lists.
+    def __gt__(self, o: object) -> Node: return apply("greater", self, o)
+    def __ge__(self, o: object) -> Node: return apply("greater_equal", self, o)
+    def __lt__(self, o: object) -> Node: return apply("less", self, o)
+    def __le__(self, o: object) -> Node: return apply("less_equal", self, o)
+
+    def __eq__(self, o: object) -> Node:  # type: ignore[override]
+        return apply("equal", self, o) if _liftable(o) else NotImplemented
+
+    def __ne__(self, o: object) -> Node:  # type: ignore[override]
+        return apply("not_equal", self, o) if _liftable(o) else NotImplemented
+
+    __hash__ = object.__hash__
+
+    def __abs__(self) -> Node: return apply("abs", self)
+
+    # -- NumPy's protocols: np.exp(node), np.sum(node), ndarray + node build nodes -----
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object) -> object:
+        from graphc.ops.numpy_protocol import array_ufunc
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: object, types: object, args: tuple, kwargs: dict) -> object:
+        from graphc.ops.numpy_protocol import array_function
+
+        return array_function(func, args, kwargs)
+
+    # -- NumPy's methods and properties ----------------------------------------------
     @property
     def T(self) -> Node:  # noqa: N802 - NumPy's spelling
         return apply("transpose", self, axes=tuple(reversed(range(self.ndim))))
 
-    # Comparisons are deliberately not overloaded: == must stay identity so nodes can
-    # be dict keys and networkx nodes. Use gc.greater, gc.equal, ... instead.
+    @property
+    def size(self) -> int | Node:
+        """The number of elements: an int, or an int64 scalar node if a dim is named."""
+        if all(isinstance(d, int) for d in self.shape):
+            return math.prod(self.shape)
+        return apply("numel", dims=self.shape, dtype=dtypes.INT64)
+
+    def reshape(self, *shape: object, name: str | None = None) -> Node:
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as in NumPy: see gc.reshape."""
+        return _ops().reshape(self, _varargs(shape), name=name)
+
+    def transpose(self, *axes: object, name: str | None = None) -> Node:
+        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``: see gc.transpose."""
+        return _ops().transpose(self, _varargs(axes) if axes and axes != (None,) else None, name=name)
+
+    def sum(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().sum(self, axis=axis, keepdims=keepdims, name=name)
+
+    def mean(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().mean(self, axis=axis, keepdims=keepdims, name=name)
+
+    def max(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().max(self, axis=axis, keepdims=keepdims, name=name)
+
+    def min(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().min(self, axis=axis, keepdims=keepdims, name=name)
+
+    def var(self, axis: object = None, ddof: int = 0, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().var(self, axis=axis, ddof=ddof, keepdims=keepdims, name=name)
+
+    def std(self, axis: object = None, ddof: int = 0, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().std(self, axis=axis, ddof=ddof, keepdims=keepdims, name=name)
+
+    def dot(self, o: object, name: str | None = None) -> Node:
+        """``x.dot(w)``: the matrix product of 1-D and 2-D operands (see gc.matmul)."""
+        return _ops().matmul(self, o, name=name)
+
+    def astype(self, dtype: object, name: str | None = None) -> Node:
+        return _ops().cast(self, dtype, name=name)
+
+    def clip(self, min: object = None, max: object = None, name: str | None = None) -> Node:  # noqa: A002
+        return _ops().clip(self, min, max, name=name)
+
+
+def _ops():
+    """The op functions, imported when a method first needs them (they import this module)."""
+    import graphc.ops
+
+    return graphc.ops
+
+
+def _varargs(args: tuple) -> object:
+    """NumPy's two spellings: ``f(2, 3)`` and ``f((2, 3))``."""
+    return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
+def _liftable(o: object) -> bool:
+    """Whether an operator's other operand becomes a node (else NotImplemented: Python then
+    compares by identity, so ``node == None`` is False as for any object)."""
+    return isinstance(o, (Node, np.ndarray, np.generic, bool, int, float))
 
 
 def constant(value: object, dtype: np.dtype | None = None) -> Node:

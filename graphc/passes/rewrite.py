@@ -17,7 +17,7 @@ def rewrite(outputs: Sequence[Node], rule: Rule) -> list[Node]:
     mapping: dict[Node, Node] = {}
     for node in order(outputs):
         inputs = tuple(mapping[i] for i in node.inputs)
-        current = node if inputs == node.inputs else rebuilt(node, inputs)
+        current = node if all(a is b for a, b in zip(inputs, node.inputs)) else rebuilt(node, inputs)
         with provenance_like(node):
             replacement = rule(current)
         if replacement is not None:
