@@ -15,11 +15,12 @@ from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, Sh
 from graphc.gradcheck import check_grad
 from graphc.inspect import show, to_dot, to_networkx
 from graphc.ir.node import Node
+from graphc.ir.shapes import product
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
 
 __version__ = "0.1.0"
 
 __all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError", "SymbolicError",
-           "check_grad", "compile", "compile_grad", "grad", "jacobian", "nn", "show", "to_dot", "to_networkx",
-           "vjp", "warm_up"]
+           "check_grad", "compile", "compile_grad", "grad", "jacobian", "nn", "product", "show", "to_dot",
+           "to_networkx", "vjp", "warm_up"]

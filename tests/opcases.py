@@ -26,6 +26,7 @@ import numpy as np
 
 import graphc as gc
 from graphc.ir.node import apply
+from graphc.ir.shapes import as_shape, resolve
 
 DIMS: Mapping[str, int] = {"N": 3}  # the default size of a named dim
 FLOATS = ("float32", "float64")
@@ -96,7 +97,7 @@ class OpCase:
 
 def bind(shape: Sequence, dims: Mapping[str, int] = DIMS) -> tuple[int, ...]:
     """A declared shape with its named dims replaced by their sizes."""
-    return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+    return tuple(d if isinstance(d, int) else resolve(as_shape(d, "bind"), dims)[0] for d in shape)
 
 
 def node_shape(node: gc.Node, dims: Mapping[str, int] = DIMS) -> tuple[int, ...]:
@@ -294,6 +295,19 @@ for _name, _src, _dst in (("2d", (3, 4), (4, 3)), ("flatten", (3, 4), (12,)), ("
          lambda x, s=_dst, src=_src: np.reshape(x, bind(s, {"N": x.shape[src.index("N")] if "N" in src else 0})),
          (_src,), ("real",),
          ("reshape",))
+
+# product dims: a named dim merged with fixed ones (N*2), split back, reduced, declared
+case("reshape_product_merge", lambda x: gc.reshape(x, (-1, 3)), lambda x: x.reshape(-1, 3), (("N", 2, 3),),
+     ("real",), ("reshape",))
+case("reshape_product_split", lambda x: gc.reshape(gc.reshape(x, (-1, 3)) * 2.0, ("N", 2, 3)) - x,
+     lambda x: x, (("N", 2, 3),), ("real",), ("reshape",))
+case("reshape_product_regroup", lambda x: gc.reshape(gc.reshape(x, (-1, 3)), ("N", -1)),
+     lambda x: x.reshape(x.shape[0], -1), (("N", 2, 3),), ("real",), ("reshape",))
+case("reshape_product_sum", lambda x, b: gc.sum(gc.exp(gc.reshape(x, (-1, 3)) + b), axis=0),
+     lambda x, b: np.sum(np.exp(x.reshape(-1, 3) + b), axis=0), (("N", 2, 3), (3,)), ("real", "real"),
+     ("reshape", "sum"))
+case("reshape_product_declared", lambda x: gc.reshape(x, ("N", 2, 3)), lambda x: x.reshape(-1, 2, 3),
+     (("N*2", 3),), ("real",), ("reshape", "input"))
 
 for _name, _src, _dst in (("vec", (4,), (3, 4)), ("col", (3, 1), (3, 4)), ("scalar", (), (2, 3)),
                           ("rank3", (2, 1, 4), (2, 3, 4))):

@@ -106,8 +106,9 @@ def test_reshape_size_mismatch():
     n = gc.input("n", ("N", 3))
     with raises(gc.ShapeError, "reshape", "(N, 3)", "(M, 3)"):
         gc.reshape(n, ("M", 3))
-    with raises(gc.ShapeError, "reshape", "(N, 3)", "-1"):
-        gc.reshape(n, (-1,))  # 3N elements cannot be one dim
+    with raises(gc.ShapeError, "reshape", "(N, 3)", "(2, -1)"):
+        gc.reshape(n, (2, -1))  # 3N elements are not known to split in 2
+    assert gc.reshape(n, (-1,)).shape == (gc.product("N", 3),)  # a product dim, N*3
     with raises(gc.ShapeError, "reshape", "non-negative", "-2"):
         gc.reshape(a, (-2, 6))
 

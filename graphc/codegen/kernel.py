@@ -22,7 +22,7 @@ from graphc.codegen.names import Namer
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Shape
+from graphc.ir.shapes import Dim, Prod, Shape, dim_names
 from graphc.passes.fusion import Loop, schedule
 
 VECMATH = ("exp", "log", "tanh", "sigmoid")  # graphc.codegen.vecmath: vectorizable, accurate
@@ -104,7 +104,10 @@ class KernelWriter:
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
 
-    def dim(self, d: int | str) -> str:
+    def dim(self, d: Dim) -> str:
+        """A dim as an expression: a literal, a named dim's variable, or their product."""
+        if isinstance(d, Prod):
+            return "(" + " * ".join([*(self.dims[n] for n in d.names), str(d.factor)]) + ")"
         return str(d) if isinstance(d, int) else self.dims[d]
 
     def shape_expr(self, shape: Shape) -> str:
@@ -177,6 +180,13 @@ class KernelWriter:
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = self.namer.fresh(d)
                     self.emit(f"{self.dims[d]} = {self.values[p].expr}.shape[{axis}]")
+        for p in params:  # a name only a product carries: N = x.shape[0] // 4 (the call checked it)
+            for axis, d in enumerate(p.shape):
+                unknown = [n for n in dim_names(d) if n not in self.dims]
+                if len(unknown) == 1:
+                    rest = " * ".join([*(self.dims[n] for n in dim_names(d) if n in self.dims), str(d.factor)])
+                    self.dims[unknown[0]] = self.namer.fresh(unknown[0])
+                    self.emit(f"{self.dims[unknown[0]]} = {self.values[p].expr}.shape[{axis}] // ({rest})")
         for step in schedule(spec.outputs, params):
             if isinstance(step, Loop):
                 self.loop(step)

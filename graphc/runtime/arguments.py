@@ -15,7 +15,7 @@ from graphc.errors import ArgumentError, DTypeError
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
-from graphc.ir.shapes import format_shape, merge_bindings
+from graphc.ir.shapes import Prod, dim_names, dim_value, format_shape, merge_bindings, shape_names
 
 
 class Signature:
@@ -27,15 +27,15 @@ class Signature:
         self.names = tuple(n.label for n in self.inputs)
         # a name the graph bound at declaration (x:(N,3) + z:(5,3) binds N=5) holds at call time
         self.fixed = dict(merge_bindings(fname, *(n.bindings for n in (*self.inputs, *outputs))))
-        self.dim_names = tuple(sorted({d for n in self.inputs for d in n.shape if isinstance(d, str)}))
+        self.dim_names = tuple(sorted({name for n in self.inputs for name in shape_names(n.shape)}))
         # named dims a reduction without identity (max) runs over: a call may not make them 0
         self.nonempty: dict[str, Node] = {}
         for node in order(outputs):
             if lookup(node.op).extra.get("nonempty"):
                 x = node.inputs[0]
                 for axis in node.attrs["axes"]:
-                    if isinstance(x.shape[axis], str):
-                        self.nonempty.setdefault(x.shape[axis], node)
+                    for name in dim_names(x.shape[axis]):  # a product is empty when a factor is
+                        self.nonempty.setdefault(name, node)
 
     def describe(self) -> str:
         return f"{self.fname}({', '.join(f'{n.label}:{n.type_str}' for n in self.inputs)})"
@@ -48,10 +48,14 @@ class Signature:
         dims = dict(self.fixed)
         bound_by: dict[str, str] = {}
         arrays = []
+        products: list[tuple[Node, tuple[int, ...], int]] = []
         for node, value in zip(self.inputs, args):
             array = as_argument(node, value)
             check_shape(node, array.shape, dims, bound_by)
+            products += [(node, array.shape, axis) for axis, d in enumerate(node.shape) if isinstance(d, Prod)]
             arrays.append(array)
+        for node, shape, axis in products:  # once the plain names are bound
+            check_product(node, shape, axis, dims, bound_by)
         for name, reduction in self.nonempty.items():
             if dims.get(name) == 0:
                 source = f"argument {bound_by[name]}" if name in bound_by else "the graph"
@@ -88,6 +92,8 @@ def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_
         raise ArgumentError(f"argument {node.label}: expected shape {format_shape(declared)} "
                             f"({len(declared)} dims) but got {shape} ({len(shape)} dims)")
     for axis, (want, got) in enumerate(zip(declared, shape)):
+        if isinstance(want, Prod):
+            continue  # checked by check_product once the plain names are bound
         if isinstance(want, int):
             if want != got:
                 raise ArgumentError(f"argument {node.label}: expected shape {format_shape(declared)} "
@@ -98,3 +104,27 @@ def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_
                                 f"is {dims[want]}, bound by {source}")
         else:
             bound_by.setdefault(want, node.label)
+
+
+def check_product(node: Node, shape: tuple[int, ...], axis: int, dims: dict[str, int],
+                  bound_by: dict[str, str]) -> None:
+    """Check a product dim (N*4) of ``node`` against the size ``shape[axis]``; a product
+    whose one name is still unbound binds it (N*4 of size 20 binds N = 5)."""
+    want, got = node.shape[axis], shape[axis]
+    names = dim_names(want)
+    unbound = sorted({name for name in names if name not in dims})
+    given = ", ".join(f"{name} = {dims[name]}" for name in sorted(set(names)) if name in dims)
+    wrong = (f"argument {node.label}: expected shape {format_shape(node.shape)} but got {shape}: "
+             f"dim {axis} ({want}) is {got}")
+    if not unbound:
+        if dim_value(want, dims) != got:
+            raise ArgumentError(f"{wrong} but must be {dim_value(want, dims)} ({given})")
+        return
+    rest = dim_value(want, {**dims, **dict.fromkeys(unbound, 1)})
+    if len(unbound) > 1 or names.count(unbound[0]) > 1 or rest == 0:
+        raise ArgumentError(f"{wrong}, which does not determine {', '.join(unbound)}: give "
+                            f"{' and '.join(unbound)} as a dim of its own in some argument")
+    if got % rest:
+        raise ArgumentError(f"{wrong} but must be a multiple of {rest}" + (f" ({given})" if given else ""))
+    dims[unbound[0]] = got // rest
+    bound_by[unbound[0]] = node.label

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from graphc.ir.node import Node
+from graphc.ir.shapes import Prod
 from graphc.runtime.arguments import Signature
 
 
@@ -49,6 +50,8 @@ def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[st
     conds = [f"type({arg}) is _ndarray", f"{arg}.dtype is {dtype}", f"{arg}.ndim == {len(node.shape)}",
              f"{arg}.flags.c_contiguous"]
     for axis, d in enumerate(node.shape):
+        if isinstance(d, Prod):
+            continue  # checked once every input's plain dims are named (_product_checks)
         if isinstance(d, int):
             conds.append(f"{arg}.shape[{axis}] == {d}")
         elif d in fixed:
@@ -57,6 +60,20 @@ def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[st
             conds.append(f"{arg}.shape[{axis}] == {first_axis[d]}")
         else:
             first_axis[d] = f"{arg}.shape[{axis}]"
+    return conds
+
+
+def _product_checks(signature: Signature, names: list[str], first_axis: dict[str, str]) -> list[str]:
+    """Conditions on the inputs' product dims (N*4): their sizes, in terms of the plain
+    dims already read; a product over a name no plain dim gives takes the slow path."""
+    sizes = {**{n: str(v) for n, v in signature.fixed.items()}, **first_axis}
+    conds = []
+    for node, arg in zip(signature.inputs, names):
+        for axis, d in enumerate(node.shape):
+            if isinstance(d, Prod):
+                if not all(n in sizes for n in d.names):
+                    return ["False"]
+                conds.append(f"{arg}.shape[{axis}] == {' * '.join([*(sizes[n] for n in d.names), str(d.factor)])}")
     return conds
 
 
@@ -78,6 +95,7 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
     first_axis: dict[str, str] = {}
     for node, arg in zip(signature.inputs, names):
         conds += _fast_check(node, arg, first_axis, signature.fixed, env)
+    conds += _product_checks(signature, names, first_axis)
     conds = conds or ["True"]
     results = []
     for k, node in enumerate(outputs):
