@@ -21,7 +21,7 @@ import numpy as np
 from graphc.errors import DTypeError, GraphError, SymbolicError
 from graphc.ir import dtypes
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Bindings, Shape, format_shape, merge_bindings
+from graphc.ir.shapes import Bindings, Prod, Shape, format_shape, merge_bindings
 
 _ids = itertools.count()
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
@@ -63,6 +63,79 @@ def _provenance_as(prov: Provenance) -> Iterator[None]:
         _provenance.reset(token)
 
 
+class _Size:
+    """Arithmetic on a dim of a node's shape: its size as an int64 scalar node (``numel``)."""
+
+    __slots__ = ()
+
+    def plain(self) -> str | Prod:
+        raise NotImplementedError
+
+    def node(self) -> Node:
+        """The size as an int64 scalar node, known when the graph runs."""
+        return apply("numel", dims=(self.plain(),), dtype=dtypes.INT64)
+
+    def __add__(self, o: object) -> Node: return apply("add", self, o)
+    def __radd__(self, o: object) -> Node: return apply("add", o, self)
+    def __sub__(self, o: object) -> Node: return apply("sub", self, o)
+    def __rsub__(self, o: object) -> Node: return apply("sub", o, self)
+    def __mul__(self, o: object) -> Node: return apply("mul", self, o)
+    def __rmul__(self, o: object) -> Node: return apply("mul", o, self)
+    def __truediv__(self, o: object) -> Node: return apply("div", self, o)
+    def __rtruediv__(self, o: object) -> Node: return apply("div", o, self)
+    def __pow__(self, o: object) -> Node: return apply("pow", self, o)
+    def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
+    def __neg__(self) -> Node: return apply("neg", self)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object) -> object:
+        from graphc.ops.numpy_protocol import array_ufunc
+
+        return array_ufunc(ufunc, method, tuple(i.node() if isinstance(i, _Size) else i for i in inputs), kwargs)
+
+
+class SymbolicDim(_Size, str):
+    """A named dim as a node's ``shape`` gives it: ``x.shape[0]`` of an (N, 3) ``x``.
+
+    It is the name "N" wherever a shape is expected (``gc.input(..., shape=(x.shape[0], 4))``,
+    ``x.reshape(x.shape[0], -1)``) and equal to it; in arithmetic, or as the operand of a
+    graphc function, it is N's size: an int64 scalar node (``numel``), known when the graph
+    runs, so ``gc.sum(loss) / x.shape[0]`` is the batch mean. (A plain str would repeat
+    under ``*``; this one builds nodes.)"""
+
+    __slots__ = ()
+
+    def plain(self) -> str:
+        return str.__str__(self)
+
+
+class SymbolicProd(_Size, Prod):
+    """A product dim (``N*20``) as a node's ``shape`` gives it: equal to (and hashed as)
+    the ``Prod``, and its size as a node in arithmetic, as ``SymbolicDim``."""
+
+    __slots__ = ()
+
+    def plain(self) -> Prod:
+        return Prod(self.factor, self.names)
+
+    def __eq__(self, o: object) -> bool:
+        return isinstance(o, Prod) and (self.factor, self.names) == (o.factor, o.names)
+
+    def __ne__(self, o: object) -> bool:
+        return not self == o
+
+    def __hash__(self) -> int:
+        return hash(self.plain())
+
+
+def _symbolic(d: object) -> object:
+    """A dim of a new node's shape, as ``node.shape`` gives it (see SymbolicDim)."""
+    if type(d) is str:
+        return SymbolicDim(d)
+    if type(d) is Prod:
+        return SymbolicProd(d.factor, d.names)
+    return d
+
+
 class Node:
     """One value of a graph. Build nodes with ``gc.input``, the ``gc.*`` ops and Python operators."""
 
@@ -91,7 +164,7 @@ class Node:
         init(self, "op", op)
         init(self, "inputs", tuple(inputs))
         init(self, "attrs", MappingProxyType(dict(attrs)) if attrs else _NO_ATTRS)
-        init(self, "shape", tuple(shape))
+        init(self, "shape", tuple(_symbolic(d) for d in shape))
         init(self, "dtype", dtype)
         init(self, "bindings", bindings)
         init(self, "name", name)
@@ -190,7 +263,8 @@ class Node:
         """The number of elements: an int, or an int64 scalar node if a dim is named."""
         if all(isinstance(d, int) for d in self.shape):
             return math.prod(self.shape)
-        return apply("numel", dims=self.shape, dtype=dtypes.INT64)
+        return apply("numel", dims=tuple(d.plain() if isinstance(d, _Size) else d for d in self.shape),
+                     dtype=dtypes.INT64)
 
     def reshape(self, *shape: object, name: str | None = None) -> Node:
         """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as in NumPy: see gc.reshape."""
@@ -244,7 +318,7 @@ def _varargs(args: tuple) -> object:
 def _liftable(o: object) -> bool:
     """Whether an operator's other operand becomes a node (else NotImplemented: Python then
     compares by identity, so ``node == None`` is False as for any object)."""
-    return isinstance(o, (Node, np.ndarray, np.generic, bool, int, float))
+    return isinstance(o, (Node, np.ndarray, np.generic, bool, int, float, _Size))
 
 
 def constant(value: object, dtype: np.dtype | None = None) -> Node:
@@ -277,6 +351,9 @@ def _lift(operands: tuple[object, ...], what: str) -> tuple[Node, ...]:
             nodes.append(o)
         elif isinstance(o, (np.ndarray, np.generic)):
             nodes.append(constant(o))
+        elif isinstance(o, _Size):
+            # a dim's size (x.shape[0]) is weak as an int is: it takes the dtype it meets
+            nodes.append(apply("numel", dims=(o.plain(),), dtype=base if base is not None else dtypes.INT64))
         elif isinstance(o, (bool, int, float)):
             # a weak scalar takes the dtype of the nodes it meets (JAX/PyTorch rule)
             if isinstance(o, float):
