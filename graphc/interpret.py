@@ -61,13 +61,14 @@ class Interpreted:
 
     backend = "interpret"
 
-    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node) -> None:
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node,
+                 allow_input_downcast: bool = False) -> None:
         self.single = isinstance(outputs, Node)
         self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
         self.inputs = node_list(inputs, "the inputs")
         self.order = order(self.outputs)
         check_closed(self.inputs, self.outputs, self.order)
-        self.signature = Signature(self.inputs, self.outputs)
+        self.signature = Signature(self.inputs, self.outputs, allow_downcast=allow_input_downcast)
         self._steps = [(n, lookup(n.op)) for n in self.order if n.op != "input"]
 
     def __call__(self, *args: object) -> np.ndarray | tuple[np.ndarray, ...]:

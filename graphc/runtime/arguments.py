@@ -21,8 +21,10 @@ from graphc.ir.shapes import Prod, dim_names, dim_value, format_shape, merge_bin
 class Signature:
     """The inputs of a compiled function, and the dims the graph itself binds."""
 
-    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], fname: str = "f") -> None:
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], fname: str = "f",
+                 allow_downcast: bool = False) -> None:
         self.inputs = tuple(inputs)
+        self.allow_downcast = allow_downcast  # see as_argument
         self.fname = fname
         self.names = tuple(n.label for n in self.inputs)
         # a name the graph bound at declaration (x:(N,3) + z:(5,3) binds N=5) holds at call time
@@ -50,7 +52,7 @@ class Signature:
         arrays = []
         products: list[tuple[Node, tuple[int, ...], int]] = []
         for node, value in zip(self.inputs, args):
-            array = as_argument(node, value)
+            array = as_argument(node, value, self.allow_downcast)
             check_shape(node, array.shape, dims, bound_by)
             products += [(node, array.shape, axis) for axis, d in enumerate(node.shape) if isinstance(d, Prod)]
             arrays.append(array)
@@ -65,24 +67,47 @@ class Signature:
         return arrays, dims
 
 
-def as_argument(node: Node, value: object) -> np.ndarray:
-    """``value`` as an array of ``node``'s dtype, or a DTypeError naming the argument."""
-    if isinstance(value, np.ndarray):
-        if value.dtype != node.dtype:
-            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
+def as_argument(node: Node, value: object, allow_downcast: bool = False) -> np.ndarray:
+    """``value`` as an array of ``node``'s dtype, or a DTypeError naming the argument.
+
+    The rule: whatever ``np.asarray`` takes and converts to the input's dtype without loss
+    is accepted and converted (an int64 or float32 array for a float64 input, a list, a
+    Python number); a conversion that may lose something (float64 data for a float32
+    input, floats for an int64 input) raises, unless ``allow_downcast`` (the compile
+    option ``allow_input_downcast=True``, as in PyTensor), where NumPy's ``astype``
+    rounds. Python numbers and lists of them are weak, as in an expression: a Python
+    float is taken by a float32 input. Bools count as 0 and 1, as in NumPy."""
+    target = node.dtype
+    if isinstance(value, np.ndarray) and value.dtype == target:
         return value
-    if isinstance(value, (float, int, np.generic)) and not isinstance(value, (bool, np.bool_)):
-        if isinstance(value, np.generic) and value.dtype != node.dtype:
-            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
-        if isinstance(value, float) and node.dtype.kind != "f":
-            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got a Python float")
+    weak = isinstance(value, (bool, int, float, list, tuple))
+    if isinstance(value, (np.ndarray, np.generic)):
+        source, given = value.dtype, f"{value.dtype}"
+    elif weak:
         try:
-            return np.asarray(value, dtype=node.dtype)
-        except OverflowError:
-            raise DTypeError(f"argument {node.label}: expected a value of dtype {node.dtype} but got the "
-                             f"int {value}, which is out of its range") from None
-    raise DTypeError(f"argument {node.label}: expected a NumPy array of dtype {node.dtype} "
-                     f"and shape {format_shape(node.shape)} but got {type(value).__name__}")
+            source = np.asarray(value).dtype
+        except (ValueError, TypeError):
+            raise DTypeError(f"argument {node.label}: expected an array of dtype {target} and shape "
+                             f"{format_shape(node.shape)} but got a {type(value).__name__} that NumPy cannot make "
+                             "an array of (rows of different lengths?)") from None
+        given = f"a Python {type(value).__name__}" + (f" of {source}" if isinstance(value, (list, tuple)) else "")
+    else:
+        raise DTypeError(f"argument {node.label}: expected a NumPy array of dtype {target} "
+                         f"and shape {format_shape(node.shape)} but got {type(value).__name__}")
+    if source.kind not in "biuf" and not (weak and source.kind == "O"):  # "O": a Python int beyond int64
+        raise DTypeError(f"argument {node.label}: expected dtype {target} but got {given} {value!r:.60}: "
+                         "not a real number")
+    exact = np.can_cast(source, target, "safe") or (weak and (source.kind in "biuO" or target.kind == "f"))
+    if not exact and not allow_downcast:
+        loss = ("the fractional part" if target.kind in "iu" and source.kind == "f" else
+                "range" if target.kind in "iu" else "precision")
+        raise DTypeError(f"argument {node.label}: expected dtype {target} but got {given}, and converting it "
+                         f"may lose {loss}: pass {target} data, or compile with allow_input_downcast=True")
+    try:
+        return np.asarray(value, dtype=target)
+    except (OverflowError, TypeError, ValueError):
+        raise DTypeError(f"argument {node.label}: expected values of dtype {target} but got {given} {value!r:.60}, "
+                         "out of its range") from None
 
 
 def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_by: dict[str, str]) -> None:

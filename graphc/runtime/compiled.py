@@ -80,12 +80,13 @@ class Compiled:
     # no Python frame, where a __call__ method forwarding to it would (~50 ns).
     __call__ = property(attrgetter("_call"))
 
-    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True) -> None:
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True,
+                 allow_input_downcast: bool = False) -> None:
         self.single = isinstance(outputs, Node)
         self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
         self.inputs = node_list(inputs, "the inputs")
         check_closed(self.inputs, self.outputs, order(self.outputs))
-        self.signature = Signature(self.inputs, self.outputs)
+        self.signature = Signature(self.inputs, self.outputs, allow_downcast=allow_input_downcast)
         clock = perf_counter()
         self.optimized = optimize(self.outputs)
         passes = perf_counter()
