@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, renamed
@@ -47,6 +49,41 @@ def _same_dim(a: Node, axis_a: int, b: Node, axis_b: int, fn: str) -> None:
     if unify_dim(a.shape[axis_a], b.shape[axis_b], broadcast=False) is None:
         raise ShapeError(f"nn.{fn}: {a.label} has shape {format_shape(a.shape)} and {b.label} has shape "
                          f"{format_shape(b.shape)}: dim {a.shape[axis_a]} and dim {b.shape[axis_b]} must match")
+
+
+def _pair(value: object, fn: str, what: str) -> tuple[int, int]:
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+        raise GraphError(f"nn.{fn}: {what} must be an int or a pair of ints but got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _windows(x: Node, kernel: object, stride: object, padding: object, fn: str) -> tuple[object, object]:
+    """The (stride, padding) of a sliding window over images ``x`` (N, C, H, W), checked
+    as CS231n's layers assert: the windows tile each padded image exactly, so the output
+    size (H + 2*pad - kernel) / stride + 1 is whole. ``padding`` is ints, "valid" (0) or
+    "same" (the output as large as the input: stride 1 and an odd kernel, padded by
+    (kernel - 1) / 2 on each side)."""
+    kh, kw = _pair(kernel, fn, "the window size")
+    sh, sw = _pair(stride, fn, "stride")
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":
+        if (sh, sw) != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
+            raise ShapeError(f"nn.{fn}: padding='same' needs stride 1 and an odd window (padded by (k - 1) / 2 "
+                             f"on each side) but got a {kh}x{kw} window with stride {(sh, sw)}: give the "
+                             "padding as ints")
+        padding = ((kh - 1) // 2, (kw - 1) // 2)
+    elif isinstance(padding, str):
+        raise GraphError(f"nn.{fn}: padding must be 'same', 'valid', an int or a pair of ints but got {padding!r}")
+    ph, pw = _pair(padding, fn, "padding")
+    for axis, size, k, s, p in (("height", x.shape[2], kh, sh, ph), ("width", x.shape[3], kw, sw, pw)):
+        if isinstance(size, int) and s > 0 and (size + 2 * p - k) % s:
+            raise ShapeError(f"nn.{fn}: the output {axis} (H + 2*pad - k) / stride + 1 = ({size} + 2*{p} - {k}) "
+                             f"/ {s} + 1 = {(size + 2 * p - k) / s + 1:g} is not whole: the {k}-wide windows with "
+                             f"stride {s} do not tile {x.label}'s {axis} of {size} padded by {p}; change the "
+                             "padding or the stride, or crop the images")
+    return (sh, sw), (ph, pw)
 
 
 def _scores_and_labels(scores: object, labels: object, fn: str) -> tuple[Node, Node, int]:
@@ -179,11 +216,13 @@ def maxout(x: object, ws: Sequence[object], bs: Sequence[object] | None = None, 
 
 
 def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int] = 1,
-           padding: int | tuple[int, int] = 0, name: str | None = None) -> Node:
+           padding: int | tuple[int, int] | str = 0, name: str | None = None) -> Node:
     """A 2-D convolution (cross-correlation, as in every deep-learning library).
 
     ``x`` is (N, C, H, W), ``w`` (F, C, kh, kw), ``b`` (F,) or None; the result is
-    (N, F, OH, OW) with OH = (H + 2*padding - kh) // stride + 1. It is the windows of
+    (N, F, OH, OW) with OH = (H + 2*padding - kh) / stride + 1, which must be whole (as
+    CS231n's conv_forward asserts); ``padding`` may be "same" (stride 1, odd kernel) or
+    "valid" (0). It is the windows of
     x (``gc.patches``) times the filters, summed over (C, kh, kw): a broadcast multiply
     (a mul gate, so each filter's gradient is the windows times the upstream gradient)
     and a sum, whose backward graph sums the windows' gradients back onto the pixels.
@@ -197,6 +236,7 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
     if not isinstance(kh, int) or not isinstance(kw, int):
         raise ShapeError(f"nn.conv2d: w {wn.label} has shape {format_shape(wn.shape)} but the kernel size "
                          "must be fixed")
+    stride, padding = _windows(xn, (kh, kw), stride, padding, "conv2d")
     windows = patches(xn, (kh, kw), stride, padding)  # (N, OH, OW, C, kh, kw)
     n, oh, ow, c = windows.shape[:4]
     per_filter = reshape(windows, (n, oh, ow, 1, c, kh, kw)) * wn  # (N, OH, OW, F, C, kh, kw)
@@ -213,11 +253,13 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
                name: str | None = None) -> Node:
     """The largest value of each size x size window of images x (N, C, H, W).
 
-    ``stride`` defaults to ``size`` (windows side by side). It is a max reduction over
+    ``stride`` defaults to ``size`` (windows side by side); the windows must tile the
+    images exactly, (H - size) / stride + 1 whole. It is a max reduction over
     the windows (``gc.patches``), so its gradient routes to each window's maximum, and
     ties split it evenly.
     """
     xn = _float_node(x, "max_pool2d", "x")
     _require_ndim(xn, (4,), "max_pool2d", "x", "images (N, C, H, W)")
+    _windows(xn, size, size if stride is None else stride, 0, "max_pool2d")
     windows = patches(xn, size, size if stride is None else stride)  # (N, OH, OW, C, k, k)
     return transpose(gmax(windows, axis=(4, 5)), (0, 3, 1, 2), name=name)

@@ -394,27 +394,27 @@ def conv2d_numpy(x, w, b, stride, padding):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride, padding, bias", [(1, 1, True), (2, 0, False)])
 def test_conv2d(dtype: type, stride: int, padding: int, bias: bool, backend: str, rng: np.random.Generator) -> None:
-    x, w = gc.input("x", ("N", 2, 6, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
+    x, w = gc.input("x", ("N", 2, 7, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
     b = gc.input("b", (3,), dtype) if bias else None
     y = gc.nn.conv2d(x, w, b, stride=stride, padding=padding)
     r = gc.input("r", y.shape, dtype)  # a random projection makes every output count in the loss
     loss = gc.sum(y * r)
     inputs, wrt = [x, w, *([b] if bias else []), r], [x, w, *([b] if bias else [])]
-    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 6, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
+    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 7, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
     want = conv2d_numpy(*values[:2], values[2] if bias else None, stride, padding)
     rv = rng.standard_normal(want.shape).astype(dtype)
     out, *grads = run(inputs, [y, *gc.grad(loss, wrt)], *values, rv, backend=backend)
     assert out.shape == want.shape
     close(out, want, dtype)
     # the gradients: x's by the transposed convolution written out, w's and b's by correlation
-    dx = np.zeros((4, 2, 6 + 2 * padding, 5 + 2 * padding))
+    dx = np.zeros((4, 2, 7 + 2 * padding, 5 + 2 * padding))
     dw = np.zeros((3, 2, 3, 3))
     xp = np.pad(values[0].astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     for a, g, i, j in np.ndindex(want.shape):
         rows, cols = slice(i * stride, i * stride + 3), slice(j * stride, j * stride + 3)
         dx[a, :, rows, cols] += rv[a, g, i, j] * values[1][g]
         dw[g] += rv[a, g, i, j] * xp[a, :, rows, cols]
-    expected = [dx[:, :, padding:padding + 6, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
+    expected = [dx[:, :, padding:padding + 7, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
     for got, ref in zip(grads, expected):
         np.testing.assert_allclose(got, ref, rtol=RTOL[dtype] * 10, atol=ATOL[dtype] * 10)
     if backend == "interpret":
@@ -462,3 +462,16 @@ def test_conv_and_pool_errors() -> None:
         gc.nn.max_pool2d(x, 2, stride=0)
     with pytest.raises(gc.ShapeError, match="nn.conv2d: b .* must be 1-D"):
         gc.nn.conv2d(x, w, gc.input("b2", (3, 1)))
+    # the windows must tile the images exactly, as CS231n's layers assert
+    six = gc.input("six", ("N", 3, 6, 6))
+    with pytest.raises(gc.ShapeError, match=r"nn.conv2d: the output height .* = \(6 \+ 2\*0 - 3\) / 2 \+ 1 = 2.5 "
+                                            "is not whole"):
+        gc.nn.conv2d(six, gc.input("w3", (4, 3, 3, 3)), stride=2)
+    with pytest.raises(gc.ShapeError, match=r"nn.max_pool2d: the output width .* \(5 \+ 2\*0 - 2\) / 2 \+ 1 = 2.5"):
+        gc.nn.max_pool2d(x, 2)
+    with pytest.raises(gc.ShapeError, match="padding='same' needs stride 1 and an odd window"):
+        gc.nn.conv2d(six, gc.input("w2", (4, 3, 2, 2)), padding="same")
+    with pytest.raises(gc.GraphError, match="padding must be 'same', 'valid'"):
+        gc.nn.conv2d(six, gc.input("w5", (4, 3, 3, 3)), padding="full")
+    assert gc.nn.conv2d(six, gc.input("w6", (4, 3, 3, 3)), padding="same").shape == ("N", 4, 6, 6)
+    assert gc.nn.conv2d(six, gc.input("w8", (4, 3, 5, 3)), padding="valid").shape == ("N", 4, 2, 4)
