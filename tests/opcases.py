@@ -457,6 +457,31 @@ case("int64_abs_neg_max", lambda a: gc.abs(-a) + gc.max(a, axis=0) + gc.sum(a, a
      lambda a: np.abs(-a) + np.max(a, axis=0) + np.sum(a, axis=0), ((3, 4),), ("int",),
      ("abs", "neg", "max", "sum"), dtypes=("int64",), out_dtype="int64")
 
+# -- uniform: SplitMix64 written out with Python ints (independent of graphc's NumPy reference) -------------
+def _splitmix_uniform(key, shape, dtype):
+    mask, golden = 2**64 - 1, 0x9E3779B97F4A7C15
+
+    def mix(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    seed = mix((int(key) + golden) & mask)
+    bits = 53 if dtype == "float64" else 24
+    values = [(mix((seed + (i + 1) * golden) & mask) >> (64 - bits)) / 2.0**bits
+              for i in range(int(np.prod(shape, dtype=np.int64)))]
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+for _dt in ("float64", "float32"):
+    case(f"uniform_{_dt}", lambda k, d=_dt: gc.uniform(k, (3, 4), dtype=d),
+         lambda k, d=_dt: _splitmix_uniform(k, (3, 4), d), ((),), ("int",), ("uniform",), dtypes=("int64",),
+         out_dtype=_dt, grad=False)
+case("uniform_named", lambda k, x: gc.uniform(k, x.shape, dtype=x.dtype) * x,
+     lambda k, x: _splitmix_uniform(k, x.shape, x.dtype.name) * x, ((), ("N", 2)), ("int", "real"),
+     ("uniform",), dtypes=("int64", None), wrt=(1,))
+
+
 # -- const and input -----------------------------------------------------------------------------------
 case("const_array", lambda x: x * gc.const(C34.astype(x.dtype)), lambda x: x * C34.astype(x.dtype),
      ((3, 4),), ("real",), ("const", "input", "mul"))

@@ -35,6 +35,7 @@ from graphc.ops.elementwise import (
     tanh,
     where,
 )
+from graphc.ops.random import uniform
 from graphc.ops.reductions import max, mean, sum
 from graphc.ops.sources import const, input, one_hot
 from graphc.ops.structural import broadcast_to, matmul, reshape, transpose
@@ -45,5 +46,5 @@ __all__ = [
     "greater_equal", "input", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "not_equal", "one_hot", "patches", "pow",
     "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt", "square", "std", "sub", "sum", "tanh",
-    "transpose", "var", "where",
+    "transpose", "uniform", "var", "where",
 ]
