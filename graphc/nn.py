@@ -20,13 +20,14 @@ import numpy as np
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, renamed
-from graphc.ir.shapes import format_shape, unify_dim
-from graphc.ops import log_softmax, maximum, mean, neg, one_hot, patches, reshape, transpose
+from graphc.ir.shapes import format_shape, normalize_axes, unify_dim
+from graphc.ops import greater_equal, log_softmax, maximum, mean, neg, one_hot, patches, reshape, sqrt, transpose
 from graphc.ops import max as gmax
 from graphc.ops import sum as gsum
 from graphc.ops._common import as_node
 
-__all__ = ["conv2d", "l2_penalty", "linear", "max_pool2d", "maxout", "mse", "softmax_cross_entropy", "svm_loss"]
+__all__ = ["batchnorm", "conv2d", "dropout", "l2_penalty", "layernorm", "linear", "max_pool2d", "maxout", "mse",
+           "softmax_cross_entropy", "svm_loss"]
 
 
 # -- argument checks ----------------------------------------------------------------------
@@ -263,3 +264,102 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
     _windows(xn, size, size if stride is None else stride, 0, "max_pool2d")
     windows = patches(xn, size, size if stride is None else stride)  # (N, OH, OW, C, k, k)
     return transpose(gmax(windows, axis=(4, 5)), (0, 3, 1, 2), name=name)
+
+
+# -- normalization and dropout ------------------------------------------------------------
+def _scale_shift(x: Node, gamma: object, beta: object, axes: tuple[int, ...], fn: str) -> tuple[Node, Node]:
+    """gamma and beta, whose shape is x's along the axes not in ``axes``, reshaped to
+    broadcast against x (size 1 along ``axes``)."""
+    kept = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    out = []
+    for arg, value in (("gamma", gamma), ("beta", beta)):
+        node = _float_node(value, fn, arg)
+        if node.ndim != len(kept) or any(unify_dim(a, b, broadcast=False) is None for a, b in zip(node.shape, kept)):
+            raise ShapeError(f"nn.{fn}: {arg} {node.label} has shape {format_shape(node.shape)} but must have "
+                             f"shape {format_shape(kept)} (x {x.label} {format_shape(x.shape)} without the "
+                             f"normalized axes {axes})")
+        out.append(reshape(node, tuple(1 if i in axes else d for i, d in enumerate(x.shape))))
+    return out[0], out[1]
+
+
+def _normalize(x: Node, axes: tuple[int, ...], eps: float) -> tuple[Node, Node, Node]:
+    """(x - mean) / sqrt(var + eps) over ``axes``, with the mean and (biased) variance."""
+    mu = mean(x, axis=axes, keepdims=True)
+    centered = x - mu
+    var = mean(centered * centered, axis=axes, keepdims=True)
+    return centered / sqrt(var + float(eps)), mu, var
+
+
+def batchnorm(x: object, gamma: object, beta: object, running_mean: object, running_var: object, *,
+              train: bool, momentum: float = 0.9, eps: float = 1e-5, axis: int | tuple[int, ...] = 0,
+              name: str | None = None) -> Node | tuple[Node, Node, Node]:
+    """Batch normalization over ``axis`` (0: the batch of (N, D) features; (0, 2, 3): the
+    batch and the pixels of (N, C, H, W) images, spatial batchnorm).
+
+    ``gamma``, ``beta`` and the running statistics have x's shape without those axes.
+    In training (``train=True``) each feature is normalized by the batch's mean and
+    (biased) variance, and the result is ``(out, new_running_mean, new_running_var)``
+    with new = momentum * running + (1 - momentum) * batch, as CS231n's batchnorm_forward
+    updates them; the graph has no state, so the caller feeds them back. At test time
+    (``train=False``) the running statistics normalize, and the result is ``out``.
+    """
+    xn = _float_node(x, "batchnorm", "x")
+    axes = normalize_axes("nn.batchnorm", axis, xn.ndim)
+    g, b = _scale_shift(xn, gamma, beta, axes, "batchnorm")
+    rm, rv = _scale_shift(xn, running_mean, running_var, axes, "batchnorm")
+    if not train:
+        out = g * ((xn - rm) / sqrt(rv + float(eps))) + b
+        return out if name is None else renamed(out, name)
+    xhat, mu, var = _normalize(xn, axes, eps)
+    out = g * xhat + b
+    stats = []
+    for running, batch, value in ((rm, mu, running_mean), (rv, var, running_var)):
+        new = float(momentum) * running + (1.0 - float(momentum)) * batch
+        stats.append(reshape(new, as_node(value, "nn.batchnorm").shape))
+    return (out if name is None else renamed(out, name)), stats[0], stats[1]
+
+
+def layernorm(x: object, gamma: object, beta: object, eps: float = 1e-5, axis: int | tuple[int, ...] = -1,
+              name: str | None = None) -> Node:
+    """Layer normalization: each sample normalized over ``axis`` (its features) by its own
+    mean and variance, then gamma * xhat + beta (gamma, beta of the normalized axes' shape).
+    The same in training and at test time."""
+    xn = _float_node(x, "layernorm", "x")
+    axes = normalize_axes("nn.layernorm", axis, xn.ndim)
+    kept = tuple(i for i in range(xn.ndim) if i not in axes)
+    g, b = _scale_shift(xn, gamma, beta, kept, "layernorm")
+    out = g * _normalize(xn, axes, eps)[0] + b
+    return out if name is None else renamed(out, name)
+
+
+def dropout(x: object, rate: float, *, mask: object = None, key: object = None, train: bool = True,
+            name: str | None = None) -> Node:
+    """Inverted dropout: each element of x is zeroed with probability ``rate`` and the
+    others scaled by 1 / (1 - rate), so the expected value is unchanged and test time
+    (``train=False``) is the identity. (CS231n's ``p`` is the probability of *keeping*:
+    rate = 1 - p.)
+
+    The random choice is explicit, as graphs have no hidden state: either ``mask``, a
+    0/1 node or array of x's shape (1 keeps), or ``key``, an int64 scalar (a node, so
+    each call can pass a new one) from which ``gc.uniform`` draws counter-based random
+    numbers: the same key gives the same mask, on either backend.
+    """
+    xn = _float_node(x, "dropout", "x")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not 0 <= rate < 1:
+        raise GraphError(f"nn.dropout: rate must be a number in [0, 1) (the probability of dropping) but got {rate!r}")
+    if not train:
+        return xn if name is None else renamed(xn, name)
+    if (mask is None) == (key is None):
+        raise GraphError("nn.dropout: expected exactly one of mask= (a 0/1 array of x's shape) or key= (an int64 "
+                         "scalar seeding gc.uniform)")
+    if mask is not None:
+        keep = as_node(mask, "nn.dropout")
+        if keep.ndim != xn.ndim or any(unify_dim(a, b, broadcast=False) is None for a, b in zip(keep.shape, xn.shape)):
+            raise ShapeError(f"nn.dropout: mask {keep.label} has shape {format_shape(keep.shape)} but must have "
+                             f"x's shape {format_shape(xn.shape)}")
+    else:
+        from graphc.ops import uniform
+
+        keep = greater_equal(uniform(key, xn.shape, dtype=xn.dtype), float(rate))
+    out = xn * keep * (1.0 / (1.0 - float(rate)))
+    return out if name is None else renamed(out, name)
