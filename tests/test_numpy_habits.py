@@ -356,3 +356,25 @@ def test_cs231n_conv_and_pool(rng):
     out = check(conv_pool_naive, lambda x, w, b: gc.nn.max_pool2d(gc.nn.conv2d(x, w, b, padding="same"), 2),
                 [x, w, b], [("N", 3, 4, 4), (4, 3, 3, 3), (4,)], wrt=(0, 1, 2))
     assert out.shape == ("N", 4, 2, 2)
+
+
+def test_listings_show_what_numpy_code_built():
+    # NumPy's names build graphc's ops, visible as they are: a weak 0, a numel for the batch size
+    x = gc.input("x", ("N", 3))
+    assert gc.show(np.sum(np.maximum(0, x), axis=1) / x.shape[0]).splitlines() == [
+        "%0:f64[N,3] = input x",
+        "%1:f64[] = const 0.0",
+        "%2:f64[N,3] = maximum %1 %0",
+        "%3:f64[N] = sum[axes=(1,) keepdims=False] %2",
+        "%4:f64[] = numel[dims=('N',) dtype=float64]",
+        "%5:f64[N] = div %3 %4",
+        "outputs: %5",
+    ]
+    # var is a composition: two passes over x, a count minus ddof
+    assert [line.split(" = ")[1].split()[0] for line in gc.show(x.var(axis=0, ddof=1)).splitlines()[1:-1]] == [
+        "numel[dims=('N',)", "sum[axes=(0,)", "div", "sub", "mul", "sum[axes=(0,)", "numel[dims=('N',)", "const",
+        "sub", "div"]
+    # logsumexp shifts by the max (the gate that keeps exp finite)
+    listing = gc.show(gc.logsumexp(x, axis=1)).splitlines()[1:-1]
+    ops = [line.split(" = ")[1].split("[")[0].split()[0] for line in listing]
+    assert ops == ["max", "sub", "exp", "sum", "log", "add", "reshape"]
