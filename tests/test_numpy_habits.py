@@ -92,6 +92,9 @@ def test_builtin_max_and_truth_values_name_the_graphc_function():
         if x > 0:
             pass
     assert isinstance(gc.SymbolicError("m"), TypeError)
+    for convert in (np.asarray, float, int):  # not an object array, not a number
+        with pytest.raises(gc.SymbolicError, match="no value until the graph runs; compile it"):
+            convert(x)
 
 
 def test_nodes_stay_dict_keys_and_set_members():

@@ -203,6 +203,19 @@ class Node:
             "`b if cond else c` write gc.where(cond, b, c); to test whether two nodes are the "
             "same node write `a is b`")
 
+    def _no_value(self, what: str) -> SymbolicError:
+        return SymbolicError(f"{what}: {self.label} is a symbolic graphc node: it has no value until the graph "
+                             "runs; compile it (gc.compile) and call the result to get arrays")
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        raise self._no_value("np.asarray")
+
+    def __float__(self) -> float:
+        raise self._no_value("float()")
+
+    def __int__(self) -> int:
+        raise self._no_value("int()")
+
     def __len__(self) -> int:
         if not self.shape or not isinstance(self.shape[0], int):
             raise TypeError(f"{self.label} has shape {format_shape(self.shape)}: len() needs a fixed first dim")
