@@ -114,6 +114,7 @@ def test_nodes_stay_dict_keys_and_set_members():
 def test_missing_numpy_functions_name_themselves(monkeypatch):
     x = gc.input("x", (2, 3))
     for call, name in ((lambda: np.cumsum(x), "np.cumsum"), (lambda: np.sin(x), "np.sin"),
+                       (lambda: np.linalg.norm(x), "np.linalg.norm"),
                        (lambda: np.add.accumulate(x), "np.add.accumulate"), (lambda: np.where(x), "np.where"),
                        (lambda: np.sum(x, dtype=np.float32), "np.sum: graphc's gc.sum has no argument 'dtype'"),
                        (lambda: np.exp(x, out=np.empty((2, 3))), "np.exp: out= cannot write")):

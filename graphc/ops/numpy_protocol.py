@@ -100,7 +100,10 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
 def array_function(func: Any, args: tuple, kwargs: dict) -> Any:
     """``Node.__array_function__``: a NumPy function called with a graphc node among its arguments."""
     numpy_name = func.__name__
-    name = FUNCTIONS.get(numpy_name)
+    module = getattr(func, "__module__", "numpy") or "numpy"
+    name = FUNCTIONS.get(numpy_name) if module == "numpy" else None
+    if module != "numpy":  # np.linalg.norm, np.fft.fft: named as the user wrote them
+        numpy_name = f"{module.removeprefix('numpy.')}.{numpy_name}"
     if name is None:
         raise GraphError(f"np.{numpy_name}: graphc has no counterpart of this NumPy function: it cannot run "
                          f"np.{numpy_name} on graphc nodes")
