@@ -108,6 +108,10 @@ def vjp(outputs: Node | Sequence[Node], wrt: Node | Sequence[Node], cotangents: 
         if not isinstance(y, Node):
             raise GraphError(f"vjp: expected graphc nodes as outputs but got {type(y).__name__}")
         seed = ct if isinstance(ct, Node) else _cotangent(y, ct)
+        if seed.shape != y.shape or seed.dtype != y.dtype:
+            error = ShapeError if seed.shape != y.shape else DTypeError
+            raise error(f"vjp: the cotangent of {y.label}:{y.type_str} must have its shape and dtype but is "
+                        f"{seed.label}:{seed.type_str}")
         grads = grad(y, variables, disconnected=disconnected, seed=seed)
         if total is None:
             total = grads

@@ -475,3 +475,26 @@ def test_conv_and_pool_errors() -> None:
         gc.nn.conv2d(six, gc.input("w5", (4, 3, 3, 3)), padding="full")
     assert gc.nn.conv2d(six, gc.input("w6", (4, 3, 3, 3)), padding="same").shape == ("N", 4, 6, 6)
     assert gc.nn.conv2d(six, gc.input("w8", (4, 3, 5, 3)), padding="valid").shape == ("N", 4, 2, 4)
+
+
+def test_norm_and_dropout_errors() -> None:
+    x = gc.input("x", ("N", 4))
+    g, b = gc.input("g", (4,)), gc.input("b", (4,))
+    with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: gamma g5 has shape \(5,\) but must have shape \(4,\)"):
+        gc.nn.batchnorm(x, gc.input("g5", (5,)), b, g, b, train=True)
+    with pytest.raises(gc.ShapeError, match=r"nn.layernorm: beta bN .* must have shape \(4,\)"):
+        gc.nn.layernorm(x, g, gc.input("bN", ("N", 4)))
+    with pytest.raises(gc.GraphError, match=r"nn.dropout: rate must be a number in \[0, 1\)"):
+        gc.nn.dropout(x, 1.0, mask=x)
+    with pytest.raises(gc.GraphError, match="exactly one of mask= .* or key="):
+        gc.nn.dropout(x, 0.5)
+    with pytest.raises(gc.GraphError, match="exactly one of mask="):
+        gc.nn.dropout(x, 0.5, mask=x, key=3)
+    with pytest.raises(gc.ShapeError, match=r"nn.dropout: mask m has shape \(4,\) but must have x's shape"):
+        gc.nn.dropout(x, 0.5, mask=gc.input("m", (4,)))
+    with pytest.raises(gc.DTypeError, match="uniform: the key .* must be an int64 scalar"):
+        gc.nn.dropout(x, 0.5, key=gc.input("k", (2,), dtype="int64"))
+    # the statistics batchnorm returns have the running statistics' shapes, (C,) for spatial batchnorm
+    images, c = gc.input("images", ("N", 3, 4, 4)), gc.input("c", (3,))
+    out, mean, var = gc.nn.batchnorm(images, c, c, c, c, train=True, axis=(0, 2, 3))
+    assert out.shape == ("N", 3, 4, 4) and mean.shape == var.shape == (3,)

@@ -209,6 +209,11 @@ def test_vjp_and_jacobian(rng):
         np.testing.assert_allclose(dw, 3 * (dyv * (1 - np.tanh(wv @ xv) ** 2))[:, None] * xv, rtol=1e-12)
     with pytest.raises(gc.ShapeError, match="gc.vjp"):
         gc.grad(y, x)
+    with pytest.raises(gc.ShapeError, match=r"vjp: the cotangent of .*:f64\[2\] must have its shape and dtype "
+                                            r"but is %\d+:f64\[3\]"):
+        gc.vjp(y, x, np.ones(3))
+    with pytest.raises(gc.DTypeError, match=r"vjp: the cotangent .* d32:f32\[2\]"):
+        gc.vjp(y, x, gc.input("d32", (2,), dtype="float32"))
 
 
 def test_arguments_numpy_would_convert(rng):
