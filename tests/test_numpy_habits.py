@@ -69,6 +69,22 @@ def test_numpy_functions_on_nodes(rng):
     assert isinstance(out, gc.Node)
 
 
+def test_numpy_shape_functions_on_nodes(rng):
+    def f(x):
+        col = np.expand_dims(np.sum(x, axis=1), 1)  # (N, 1)
+        return np.squeeze(np.expand_dims(x - col, (0, -1))) + np.ones_like(x) * 2 + np.zeros_like(x) \
+            + np.full_like(x, 0.5) * np.ndim(x)
+
+    out = check(f, None, [rng.standard_normal((4, 3))], [("N", 3)], wrt=(0,))
+    assert out.shape == ("N", 3) and np.shape(out) == ("N", 3)
+    x = gc.input("x", ("N", 3))
+    assert np.ones_like(x, dtype=np.float32).dtype == np.float32 and isinstance(np.size(x), gc.Node)
+    with pytest.raises(gc.ShapeError, match=r"squeeze: axis 1 of x \(N, 3\) has size 3, not 1"):
+        np.squeeze(x, 1)
+    with pytest.raises(gc.GraphError, match=r"np.zeros_like: graphc's np.zeros_like .* has no argument 'order'"):
+        np.zeros_like(x, order="F")
+
+
 def test_numpy_array_with_a_node_gives_a_node(rng):
     c = rng.standard_normal((2, 3))
     out = check(lambda x: c + x * c - (c == x) + (c @ x.T) @ c, None, [rng.standard_normal((2, 3))], [(2, 3)], wrt=(0,))

@@ -15,12 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from graphc.errors import GraphError
+from graphc.errors import GraphError, ShapeError
+from graphc.ir import dtypes
+from graphc.ir.node import Node, constant
+from graphc.ir.shapes import format_shape, normalize_axes
+from graphc.ops._common import as_node
 
 # ufunc name -> graphc function
 UFUNCS = {
     "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div",
-    "power": "pow", "maximum": "maximum", "minimum": "minimum", "negative": "neg", "positive": "_identity",
+    "power": "pow", "maximum": "maximum", "minimum": "minimum", "negative": "neg", "positive": "positive",
     "exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "square": "square",
     "tanh": "tanh", "absolute": "abs", "sign": "sign", "matmul": "matmul",
     "greater": "greater", "greater_equal": "greater_equal", "less": "less", "less_equal": "less_equal",
@@ -34,20 +38,78 @@ FUNCTIONS = {
     "var": "var", "std": "std", "dot": "matmul", "transpose": "transpose", "reshape": "reshape",
     "where": "where", "clip": "clip", "broadcast_to": "broadcast_to", "concatenate": "concatenate",
     "stack": "stack", "split": "split", "pad": "pad", "argmax": "argmax", "argmin": "argmin",
-    "shape": "_shape", "ndim": "_ndim", "size": "_size",
+    "shape": "shape", "ndim": "ndim", "size": "size", "zeros_like": "zeros_like", "ones_like": "ones_like",
+    "full_like": "full_like", "expand_dims": "expand_dims", "squeeze": "squeeze",
 }
 # NumPy arguments that may be passed with their default value, and are then dropped
 DEFAULTS: dict[str, tuple] = {"out": (None,), "dtype": (None,), "where": (True,), "order": ("C", None),
                               "casting": ("same_kind",), "subok": (True,), "copy": (None,), "initial": ()}
 
 
+# -- NumPy functions that are a line of graphc: written here with NumPy's signatures ----------
+def _positive(x: Node) -> Node:
+    return x
+
+
+def _shape(a: Node) -> tuple:
+    return a.shape
+
+
+def _ndim(a: Node) -> int:
+    return a.ndim
+
+
+def _size(a: Node) -> object:
+    return a.size
+
+
+def _full_like(a: Node, fill_value: object, dtype: object = None) -> Node:
+    from graphc.ops.structural import broadcast_to
+
+    node = as_node(a, "full_like")
+    return broadcast_to(constant(fill_value, node.dtype if dtype is None else dtypes.as_dtype(dtype, "full_like")),
+                        node.shape)
+
+
+def _zeros_like(a: Node, dtype: object = None) -> Node:
+    return _full_like(a, 0, dtype)
+
+
+def _ones_like(a: Node, dtype: object = None) -> Node:
+    return _full_like(a, 1, dtype)
+
+
+def _expand_dims(a: Node, axis: object) -> Node:
+    from graphc.ops.structural import reshape
+
+    node = as_node(a, "expand_dims")
+    axes = normalize_axes("expand_dims", axis, node.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1))
+    dims = iter(node.shape)
+    return reshape(node, tuple(1 if i in axes else next(dims) for i in range(node.ndim + len(axes))))
+
+
+def _squeeze(a: Node, axis: object = None) -> Node:
+    from graphc.ops.structural import reshape
+
+    node = as_node(a, "squeeze")
+    axes = tuple(i for i, d in enumerate(node.shape) if d == 1) if axis is None else \
+        normalize_axes("squeeze", axis, node.ndim)
+    for i in axes:
+        if node.shape[i] != 1:
+            raise ShapeError(f"squeeze: axis {i} of {node.label} {format_shape(node.shape)} has size "
+                             f"{node.shape[i]}, not 1")
+    return reshape(node, tuple(d for i, d in enumerate(node.shape) if i not in axes))
+
+
+LOCAL = {"positive": _positive, "shape": _shape, "ndim": _ndim, "size": _size, "zeros_like": _zeros_like,
+         "ones_like": _ones_like, "full_like": _full_like, "expand_dims": _expand_dims, "squeeze": _squeeze}
+
+
 def _graphc_function(numpy_name: str, name: str) -> Any:
     import graphc
 
-    if name == "_identity":
-        return lambda x: x
-    if name in ("_shape", "_ndim", "_size"):
-        return lambda a: getattr(a, name[1:])
+    if name in LOCAL:
+        return LOCAL[name]
     fn = getattr(graphc, name, None)
     if fn is None:
         raise GraphError(f"np.{numpy_name}: graphc has no gc.{name} (yet): it cannot run np.{numpy_name} on "
@@ -66,19 +128,18 @@ def _call(numpy_name: str, name: str, args: tuple, kwargs: dict) -> Any:
         for new, old in (("min", "a_min"), ("max", "a_max")):
             if new in kwargs:
                 kwargs[old] = kwargs.pop(new)
-    if name.startswith("_"):
-        return fn(*args, **kwargs)
     if "out" in kwargs:
         raise GraphError(f"np.{numpy_name}: out= cannot write into a graphc node (nodes are immutable): "
                          "use the node it returns")
     signature = inspect.signature(fn)
+    what = f"graphc's np.{numpy_name} (a composition)" if name in LOCAL else f"graphc's gc.{name}"
     for k, v in kwargs.items():
         if k not in signature.parameters:
-            raise GraphError(f"np.{numpy_name}: graphc's gc.{name} has no argument {k!r} (got {k}={v!r})")
+            raise GraphError(f"np.{numpy_name}: {what} has no argument {k!r} (got {k}={v!r})")
     try:
         signature.bind(*args, **kwargs)
     except TypeError as e:
-        raise GraphError(f"np.{numpy_name}: graphc's gc.{name}{signature} cannot take these arguments: {e}") from None
+        raise GraphError(f"np.{numpy_name}: {what}{signature} cannot take these arguments: {e}") from None
     return fn(*args, **kwargs)
 
 
