@@ -169,6 +169,13 @@ def test_symbolic_batch_size(rng):
     assert n == "N" and gc.input("y", (n, 4)).shape == ("N", 4) and x.reshape(n, 3, 1).shape == ("N", 3, 1)
     assert isinstance(n * 2, gc.Node) and (n * 2).dtype == np.int64  # arithmetic, not string repetition
     assert isinstance(x.size, gc.Node) and gc.input("z", (2, 3)).size == 6
+    # sizes divide as NumPy's ints do, into floats; a product dim (N*3) is a size too
+    flat = x.reshape(-1)
+    sizes = [n / 2, 1 / n, n / flat.shape[0], flat.shape[0] - n, x.size * 1.0]
+    for backend in BACKENDS:
+        got = gc.compile([x], sizes, backend=backend)(np.ones((4, 3)))
+        assert [float(v) for v in got] == [2.0, 0.25, 1 / 3, 8.0, 12.0]
+        assert [np.asarray(v).dtype for v in got] == [np.float64, np.float64, np.float64, np.int64, np.float64]
 
 
 def test_spatial_reshape_with_minus_one(rng):

@@ -71,9 +71,9 @@ class _Size:
     def plain(self) -> str | Prod:
         raise NotImplementedError
 
-    def node(self) -> Node:
-        """The size as an int64 scalar node, known when the graph runs."""
-        return apply("numel", dims=(self.plain(),), dtype=dtypes.INT64)
+    def node(self, dtype: np.dtype = dtypes.INT64) -> Node:
+        """The size as a scalar node (int64 unless ``dtype``), known when the graph runs."""
+        return apply("numel", dims=(self.plain(),), dtype=dtype)
 
     def __add__(self, o: object) -> Node: return apply("add", self, o)
     def __radd__(self, o: object) -> Node: return apply("add", o, self)
@@ -81,8 +81,8 @@ class _Size:
     def __rsub__(self, o: object) -> Node: return apply("sub", o, self)
     def __mul__(self, o: object) -> Node: return apply("mul", self, o)
     def __rmul__(self, o: object) -> Node: return apply("mul", o, self)
-    def __truediv__(self, o: object) -> Node: return apply("div", self, o)
-    def __rtruediv__(self, o: object) -> Node: return apply("div", o, self)
+    def __truediv__(self, o: object) -> Node: return apply("div", *_true_division(self, o))
+    def __rtruediv__(self, o: object) -> Node: return apply("div", *_true_division(o, self))
     def __pow__(self, o: object) -> Node: return apply("pow", self, o)
     def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
     def __neg__(self) -> Node: return apply("neg", self)
@@ -91,6 +91,15 @@ class _Size:
         from graphc.ops.numpy_protocol import array_ufunc
 
         return array_ufunc(ufunc, method, tuple(i.node() if isinstance(i, _Size) else i for i in inputs), kwargs)
+
+
+def _true_division(a: object, b: object) -> tuple[object, object]:
+    """NumPy's int / int is a float: a size divided by a Python int or another size (N / 2)
+    divides in float64. Next to a node or an array, the usual promotion applies."""
+    if any(isinstance(v, (Node, np.ndarray, np.generic)) for v in (a, b)):
+        return a, b
+    return tuple(v.node(dtypes.FLOAT64) if isinstance(v, _Size) else  # type: ignore[return-value]
+                 float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in (a, b))
 
 
 class SymbolicDim(_Size, str):
