@@ -122,8 +122,6 @@ def _call(numpy_name: str, name: str, args: tuple, kwargs: dict) -> Any:
     kwargs = {k: v for k, v in kwargs.items()
               if not (k in DEFAULTS and (v is np._NoValue or any(v is d or (isinstance(d, str) and v == d)
                                                                  for d in DEFAULTS[k])))}
-    if numpy_name == "reshape" and "newshape" in kwargs:
-        kwargs["shape"] = kwargs.pop("newshape")
     if numpy_name == "clip":  # np.clip(a, min=..., max=...) (NumPy 2) or np.clip(a, a_min, a_max)
         for new, old in (("min", "a_min"), ("max", "a_max")):
             if new in kwargs:
