@@ -267,19 +267,19 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
 
 
 # -- normalization and dropout ------------------------------------------------------------
-def _scale_shift(x: Node, gamma: object, beta: object, axes: tuple[int, ...], fn: str) -> tuple[Node, Node]:
-    """gamma and beta, whose shape is x's along the axes not in ``axes``, reshaped to
-    broadcast against x (size 1 along ``axes``)."""
+def _per_feature(x: Node, named: dict[str, object], axes: tuple[int, ...], fn: str) -> list[Node]:
+    """Per-feature arguments (gamma, beta, running statistics), whose shape is x's along the
+    axes not in ``axes``, reshaped to broadcast against x (size 1 along ``axes``)."""
     kept = tuple(d for i, d in enumerate(x.shape) if i not in axes)
     out = []
-    for arg, value in (("gamma", gamma), ("beta", beta)):
+    for arg, value in named.items():
         node = _float_node(value, fn, arg)
         if node.ndim != len(kept) or any(unify_dim(a, b, broadcast=False) is None for a, b in zip(node.shape, kept)):
             raise ShapeError(f"nn.{fn}: {arg} {node.label} has shape {format_shape(node.shape)} but must have "
                              f"shape {format_shape(kept)} (x {x.label} {format_shape(x.shape)} without the "
                              f"normalized axes {axes})")
         out.append(reshape(node, tuple(1 if i in axes else d for i, d in enumerate(x.shape))))
-    return out[0], out[1]
+    return out
 
 
 def _normalize(x: Node, axes: tuple[int, ...], eps: float) -> tuple[Node, Node, Node]:
@@ -305,8 +305,8 @@ def batchnorm(x: object, gamma: object, beta: object, running_mean: object, runn
     """
     xn = _float_node(x, "batchnorm", "x")
     axes = normalize_axes("nn.batchnorm", axis, xn.ndim)
-    g, b = _scale_shift(xn, gamma, beta, axes, "batchnorm")
-    rm, rv = _scale_shift(xn, running_mean, running_var, axes, "batchnorm")
+    g, b, rm, rv = _per_feature(xn, {"gamma": gamma, "beta": beta, "running_mean": running_mean,
+                                     "running_var": running_var}, axes, "batchnorm")
     if not train:
         out = g * ((xn - rm) / sqrt(rv + float(eps))) + b
         return out if name is None else renamed(out, name)
@@ -327,7 +327,7 @@ def layernorm(x: object, gamma: object, beta: object, eps: float = 1e-5, axis: i
     xn = _float_node(x, "layernorm", "x")
     axes = normalize_axes("nn.layernorm", axis, xn.ndim)
     kept = tuple(i for i in range(xn.ndim) if i not in axes)
-    g, b = _scale_shift(xn, gamma, beta, kept, "layernorm")
+    g, b = _per_feature(xn, {"gamma": gamma, "beta": beta}, kept, "layernorm")
     out = g * _normalize(xn, axes, eps)[0] + b
     return out if name is None else renamed(out, name)
 

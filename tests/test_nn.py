@@ -482,6 +482,8 @@ def test_norm_and_dropout_errors() -> None:
     g, b = gc.input("g", (4,)), gc.input("b", (4,))
     with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: gamma g5 has shape \(5,\) but must have shape \(4,\)"):
         gc.nn.batchnorm(x, gc.input("g5", (5,)), b, g, b, train=True)
+    with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: running_var v3 has shape \(3,\) but must have shape"):
+        gc.nn.batchnorm(x, g, b, g, gc.input("v3", (3,)), train=False)
     with pytest.raises(gc.ShapeError, match=r"nn.layernorm: beta bN .* must have shape \(4,\)"):
         gc.nn.layernorm(x, g, gc.input("bN", ("N", 4)))
     with pytest.raises(gc.GraphError, match=r"nn.dropout: rate must be a number in \[0, 1\)"):
