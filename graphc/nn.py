@@ -79,7 +79,7 @@ def _windows(x: Node, kernel: object, stride: object, padding: object, fn: str) 
         raise GraphError(f"nn.{fn}: padding must be 'same', 'valid', an int or a pair of ints but got {padding!r}")
     ph, pw = _pair(padding, fn, "padding")
     for axis, size, k, s, p in (("height", x.shape[2], kh, sh, ph), ("width", x.shape[3], kw, sw, pw)):
-        if isinstance(size, int) and s > 0 and (size + 2 * p - k) % s:
+        if isinstance(size, int) and s > 0 and size + 2 * p >= k and (size + 2 * p - k) % s:  # (else: too small)
             raise ShapeError(f"nn.{fn}: the output {axis} (H + 2*pad - k) / stride + 1 = ({size} + 2*{p} - {k}) "
                              f"/ {s} + 1 = {(size + 2 * p - k) / s + 1:g} is not whole: the {k}-wide windows with "
                              f"stride {s} do not tile {x.label}'s {axis} of {size} padded by {p}; change the "
