@@ -395,27 +395,27 @@ def conv2d_numpy(x, w, b, stride, padding):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride, padding, bias", [(1, 1, True), (2, 0, False)])
 def test_conv2d(dtype: type, stride: int, padding: int, bias: bool, backend: str, rng: np.random.Generator) -> None:
-    x, w = gc.input("x", ("N", 2, 6, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
+    x, w = gc.input("x", ("N", 2, 7, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
     b = gc.input("b", (3,), dtype) if bias else None
     y = gc.nn.conv2d(x, w, b, stride=stride, padding=padding)
     r = gc.input("r", y.shape, dtype)  # a random projection makes every output count in the loss
     loss = gc.sum(y * r)
     inputs, wrt = [x, w, *([b] if bias else []), r], [x, w, *([b] if bias else [])]
-    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 6, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
+    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 7, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
     want = conv2d_numpy(*values[:2], values[2] if bias else None, stride, padding)
     rv = rng.standard_normal(want.shape).astype(dtype)
     out, *grads = run(inputs, [y, *gc.grad(loss, wrt)], *values, rv, backend=backend)
     assert out.shape == want.shape
     close(out, want, dtype)
     # the gradients: x's by the transposed convolution written out, w's and b's by correlation
-    dx = np.zeros((4, 2, 6 + 2 * padding, 5 + 2 * padding))
+    dx = np.zeros((4, 2, 7 + 2 * padding, 5 + 2 * padding))
     dw = np.zeros((3, 2, 3, 3))
     xp = np.pad(values[0].astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     for a, g, i, j in np.ndindex(want.shape):
         rows, cols = slice(i * stride, i * stride + 3), slice(j * stride, j * stride + 3)
         dx[a, :, rows, cols] += rv[a, g, i, j] * values[1][g]
         dw[g] += rv[a, g, i, j] * xp[a, :, rows, cols]
-    expected = [dx[:, :, padding:padding + 6, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
+    expected = [dx[:, :, padding:padding + 7, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
     for got, ref in zip(grads, expected):
         np.testing.assert_allclose(got, ref, rtol=RTOL[dtype] * 10, atol=ATOL[dtype] * 10)
     if backend == "interpret":
@@ -463,3 +463,41 @@ def test_conv_and_pool_errors() -> None:
         gc.nn.max_pool2d(x, 2, stride=0)
     with pytest.raises(gc.ShapeError, match="nn.conv2d: b .* must be 1-D"):
         gc.nn.conv2d(x, w, gc.input("b2", (3, 1)))
+    # the windows must tile the images exactly, as CS231n's layers assert
+    six = gc.input("six", ("N", 3, 6, 6))
+    with pytest.raises(gc.ShapeError, match=r"nn.conv2d: the output height .* = \(6 \+ 2\*0 - 3\) / 2 \+ 1 = 2.5 "
+                                            "is not whole"):
+        gc.nn.conv2d(six, gc.input("w3", (4, 3, 3, 3)), stride=2)
+    with pytest.raises(gc.ShapeError, match=r"nn.max_pool2d: the output width .* \(5 \+ 2\*0 - 2\) / 2 \+ 1 = 2.5"):
+        gc.nn.max_pool2d(x, 2)
+    with pytest.raises(gc.ShapeError, match="padding='same' needs stride 1 and an odd window"):
+        gc.nn.conv2d(six, gc.input("w2", (4, 3, 2, 2)), padding="same")
+    with pytest.raises(gc.GraphError, match="padding must be 'same', 'valid'"):
+        gc.nn.conv2d(six, gc.input("w5", (4, 3, 3, 3)), padding="full")
+    assert gc.nn.conv2d(six, gc.input("w6", (4, 3, 3, 3)), padding="same").shape == ("N", 4, 6, 6)
+    assert gc.nn.conv2d(six, gc.input("w8", (4, 3, 5, 3)), padding="valid").shape == ("N", 4, 2, 4)
+
+
+def test_norm_and_dropout_errors() -> None:
+    x = gc.input("x", ("N", 4))
+    g, b = gc.input("g", (4,)), gc.input("b", (4,))
+    with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: gamma g5 has shape \(5,\) but must have shape \(4,\)"):
+        gc.nn.batchnorm(x, gc.input("g5", (5,)), b, g, b, train=True)
+    with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: running_var v3 has shape \(3,\) but must have shape"):
+        gc.nn.batchnorm(x, g, b, g, gc.input("v3", (3,)), train=False)
+    with pytest.raises(gc.ShapeError, match=r"nn.layernorm: beta bN .* must have shape \(4,\)"):
+        gc.nn.layernorm(x, g, gc.input("bN", ("N", 4)))
+    with pytest.raises(gc.GraphError, match=r"nn.dropout: rate must be a number in \[0, 1\)"):
+        gc.nn.dropout(x, 1.0, mask=x)
+    with pytest.raises(gc.GraphError, match="exactly one of mask= .* or key="):
+        gc.nn.dropout(x, 0.5)
+    with pytest.raises(gc.GraphError, match="exactly one of mask="):
+        gc.nn.dropout(x, 0.5, mask=x, key=3)
+    with pytest.raises(gc.ShapeError, match=r"nn.dropout: mask m has shape \(4,\) but must have x's shape"):
+        gc.nn.dropout(x, 0.5, mask=gc.input("m", (4,)))
+    with pytest.raises(gc.DTypeError, match="uniform: the key .* must be an int64 scalar"):
+        gc.nn.dropout(x, 0.5, key=gc.input("k", (2,), dtype="int64"))
+    # the statistics batchnorm returns have the running statistics' shapes, (C,) for spatial batchnorm
+    images, c = gc.input("images", ("N", 3, 4, 4)), gc.input("c", (3,))
+    out, mean, var = gc.nn.batchnorm(images, c, c, c, c, train=True, axis=(0, 2, 3))
+    assert out.shape == ("N", 3, 4, 4) and mean.shape == var.shape == (3,)
