@@ -256,7 +256,7 @@ def test_backward_graphs_show_the_gate_patterns() -> None:
     assert {"route", "distribute", "switch", "unbroadcast", "sum"} <= patterns(ce, [w, b])
     assert "route" in patterns(gc.nn.svm_loss(scores, y), [w])
     ops = {attrs["op"] for _, attrs in gc.to_networkx(ce).nodes(data=True)}
-    assert ops <= {"input", "const", "matmul", "add", "sub", "mul", "neg", "div", "max", "exp", "log",
+    assert ops <= {"input", "const", "contract", "add", "sub", "mul", "neg", "div", "max", "exp", "log",
                    "sum", "one_hot", "numel"}, "nn losses must be compositions of primitives"
 
 

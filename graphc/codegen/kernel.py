@@ -3,8 +3,8 @@
 The schedule (graphc.passes.fusion) says which nodes share a loop. Here each step
 becomes source text: a fused loop evaluates its members per element as scalars
 (``op.scalar`` from the registry gives the expression), stores only what is needed
-outside the loop and accumulates its reductions; matmul goes to BLAS gemm (the BLAS
-np.dot uses, see graphc.codegen.blas);
+outside the loop and accumulates its reductions; other ops lower themselves
+(``Op.lower``: contractions to BLAS gemm, see graphc.ops.contraction);
 transpose and reshape are views where the layout allows. Every statement carries a
 comment naming its node (numbered as in ``gc.show``) and, for backward nodes, the gate
 it came from.
@@ -84,7 +84,6 @@ class KernelWriter:
         self.values: dict[Node, Value] = {}
         self.dims: dict[str, str] = {}
         self.lines: list[str] = []
-        self.blas_constants = False
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
@@ -218,8 +217,6 @@ class KernelWriter:
         elif op.kind == "elementwise":  # a 0-d node: plain scalar arithmetic
             expr = op.scalar(a, ScalarCtx(node.dtype, self.imports), node.attrs)
             self.emit(f"{name} = {self.cast(node, expr)}{note}")
-        elif node.op == "matmul":
-            self.matmul(node, name, args, note)
         elif node.op == "transpose":
             axes = node.attrs["axes"]
             if len(axes) == 2:
@@ -237,40 +234,6 @@ class KernelWriter:
         else:
             raise NotImplementedError(f"no code generation for {node.op}")
         self.values[node] = Value(name, node.shape == (), layout)
-
-    def matmul(self, node: Node, name: str, args: list[Value], note: str) -> None:
-        """C = A @ B through BLAS gemm. BLAS is column-major, so C (row-major m x n) is
-        computed as C^T = B^T A^T; a C-layout operand is then 'n' and an F-layout one
-        (a transposed view) 't', with the leading dimension of its memory order.
-        1-D operands are a row (left) or a column (right) of a 2-D product."""
-        a, b = node.inputs
-        m = a.shape[0] if a.ndim == 2 else 1
-        k = a.shape[-1]
-        n = b.shape[1] if b.ndim == 2 else 1
-        va, vb = (v if v.layout in ("C", "F") else Value(self.contiguous(v, u), False)
-                  for v, u in zip(args, node.inputs))
-        ta, lda = ("n", k) if va.layout == "C" or a.ndim == 1 else ("t", m)
-        tb, ldb = ("n", n) if vb.layout == "C" or b.ndim == 1 else ("t", k)
-        kind = {"float64": "d", "float32": "s"}[node.dtype.name]
-        gemm = f"gemm_{SUFFIX[node.dtype.name]}"
-        self.imports.add(gemm)
-        target = name if node.shape != () else self.namer.fresh(f"{name}_1")
-        if not self.blas_constants:  # gemm's alpha and beta are passed by pointer
-            self.blas_constants = True
-            self.emit(f"one = np.empty(1, dtype={self.np_dtype(node)})")
-            self.emit(f"zero = np.empty(1, dtype={self.np_dtype(node)})")
-            self.emit(f"one[0], zero[0] = {literal(1, node.dtype)}, {literal(0, node.dtype)}")
-        self.emit(f"{target} = {self.alloc(node.shape or (1,), node)}{note}")
-        call = ", ".join([str(ord(kind)), str(ord(tb)), str(ord(ta)), self.dim(n), self.dim(m), self.dim(k),
-                          "one.ctypes", f"{vb.expr}.ctypes", self.ld(ldb), f"{va.expr}.ctypes", self.ld(lda),
-                          "zero.ctypes", f"{target}.ctypes", self.ld(n)])
-        self.emit(f"{gemm}({call})  # BLAS {kind}gemm: {target} = {va.expr} @ {vb.expr}")
-        if node.shape == ():
-            self.emit(f"{name} = {target}[0]")
-
-    def ld(self, d: int | str) -> str:
-        """A leading dimension: BLAS wants at least 1 even for empty operands."""
-        return str(max(1, d)) if isinstance(d, int) else f"max(1, {self.dim(d)})"
 
     def cast(self, node: Node, expr: str) -> str:
         # Numba may widen float32 arithmetic (pow, math.*) to float64: pin the dtype

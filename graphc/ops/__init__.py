@@ -5,6 +5,7 @@ once, in one of these modules, with its shape rule, NumPy reference, VJP and cod
 """
 
 from graphc.ops.composite import log_softmax, softmax
+from graphc.ops.contraction import einsum, matmul
 from graphc.ops.elementwise import (
     abs,
     add,
@@ -34,11 +35,11 @@ from graphc.ops.elementwise import (
 )
 from graphc.ops.reductions import max, mean, sum
 from graphc.ops.sources import const, input, one_hot
-from graphc.ops.structural import broadcast_to, matmul, reshape, transpose
+from graphc.ops.structural import broadcast_to, reshape, transpose
 from graphc.ops.windows import patches
 
 __all__ = [
-    "abs", "add", "broadcast_to", "cast", "const", "div", "elu", "equal", "exp", "greater",
+    "abs", "add", "broadcast_to", "cast", "const", "div", "einsum", "elu", "equal", "exp", "greater",
     "greater_equal", "input", "leaky_relu", "less", "less_equal", "log", "log_softmax", "matmul",
     "max", "maximum", "mean", "minimum", "mul", "neg", "one_hot", "patches", "pow", "relu", "reshape",
     "sigmoid", "sign", "softmax", "sqrt", "sub", "sum", "tanh", "transpose", "where",

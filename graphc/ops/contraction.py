@@ -1,0 +1,279 @@
+"""contract: one primitive for every product that sums over shared axes (XLA's
+dot_general, a two-operand einsum), lowered to BLAS gemm. matmul is one case of it.
+
+``contract(a, b, spec)`` with ``spec`` like ``"bik,bkj->bij"``: each operand's axes get
+a letter; a letter in both operands and in the result is a *batch* axis (paired, not
+summed); a letter in both but not in the result is *contracted* (summed over); a letter
+in one operand only is *free* and stays in the result. The result's axes are always in
+dot_general's order: batch axes, then a's free axes, then b's (each in its operand's
+order), so ``spec`` reads the result's layout directly.
+
+Like mul, a contraction switches: the gradient of each operand is the upstream
+gradient contracted with the other operand (itself a contraction, so it runs on BLAS
+too). The kernel views each operand as a batch of matrices (batch, free, contracted)
+over its memory as it is, copying only an operand whose axes are not grouped that way,
+and calls gemm once, or once per batch element when there are batch axes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from graphc.codegen.blas import emit_gemm, emit_scalars
+from graphc.errors import GraphError, ShapeError
+from graphc.ir.node import Node, apply, renamed
+from graphc.ir.op import Op, register
+from graphc.ir.shapes import Dim, format_shape, unify_dim
+from graphc.ops._common import as_node, require_float
+
+
+class Spec:
+    """A parsed contraction spec: the letters of a, b and the result, and their roles."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            operands, self.out = text.replace(" ", "").split("->")
+            self.a, self.b = operands.split(",")
+        except ValueError:
+            raise GraphError(f"contract: expected a spec like 'ik,kj->ij' but got {text!r}") from None
+        for letters in (self.a, self.b, self.out):
+            if not all(c.isalpha() for c in letters) or len(set(letters)) != len(letters):
+                raise GraphError(f"contract: spec {text!r}: each operand's axes need distinct letters")
+        self.batch = "".join(c for c in self.a if c in self.b and c in self.out)
+        self.contracted = "".join(c for c in self.a if c in self.b and c not in self.out)
+        self.free_a = "".join(c for c in self.a if c not in self.b)
+        self.free_b = "".join(c for c in self.b if c not in self.a)
+        canonical = self.batch + self.free_a + self.free_b
+        if self.out != canonical:
+            raise GraphError(f"contract: spec {text!r}: the result's axes must be the batch axes, then a's "
+                             f"free axes, then b's ({self.a},{self.b}->{canonical}); use gc.einsum for others")
+
+
+def _infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
+    a, b = inputs
+    require_float(op, inputs)
+    spec = Spec(attrs["spec"])
+    for node, letters in ((a, spec.a), (b, spec.b)):
+        if node.ndim == 0:
+            raise ShapeError(f"{op}: {node.label} has shape () but a contraction takes operands of 1 or "
+                             "more dims (multiply by a scalar instead)")
+        if node.ndim != len(letters):
+            raise ShapeError(f"{op}: {node.label} has shape {format_shape(node.shape)} but spec "
+                             f"{spec.text} gives it {len(letters)} axes")
+    dims: dict[str, Dim] = dict(zip(spec.a, a.shape))
+    bindings = []
+    for letter, d in zip(spec.b, b.shape):
+        if letter in dims:
+            met = unify_dim(dims[letter], d, broadcast=False)
+            if met is None:
+                raise ShapeError(f"{op}: {a.label} has shape {format_shape(a.shape)} but {b.label} has shape "
+                                 f"{format_shape(b.shape)}: axis {letter} of spec {spec.text} is "
+                                 f"{dims[letter]} in one and {d} in the other")
+            dims[letter] = met[0]
+            if met[1] is not None:
+                bindings.append(met[1])
+        else:
+            dims[letter] = d
+    return tuple(dims[c] for c in spec.out), a.dtype, tuple(bindings)
+
+
+def _reference(args: list[np.ndarray], attrs: dict[str, Any], dims: dict[str, int]) -> np.ndarray:
+    """As the kernel computes it: each operand as a batch of matrices, then np.matmul
+    (BLAS): no product of the two operands is ever formed elementwise."""
+    a, b = args
+    spec = Spec(attrs["spec"])
+    size = dict(zip(spec.a, a.shape)) | dict(zip(spec.b, b.shape))
+    count = [math.prod(size[c] for c in group)
+             for group in (spec.batch, spec.free_a, spec.contracted, spec.free_b)]
+    nb, m, k, n = count
+    a3 = np.transpose(a, [spec.a.index(c) for c in spec.batch + spec.free_a + spec.contracted]).reshape(nb, m, k)
+    b3 = np.transpose(b, [spec.b.index(c) for c in spec.batch + spec.contracted + spec.free_b]).reshape(nb, k, n)
+    return np.matmul(a3, b3).reshape([size[c] for c in spec.out])
+
+
+def _vjp(node: Node, g: Node, i: int) -> Node:
+    """Like mul, a contraction switches: the gradient of each operand is g contracted
+    with the other operand over the other's free axes (and the batch axes paired)."""
+    spec = Spec(node.attrs["spec"])
+    mine, theirs = (spec.a, spec.b) if i == 0 else (spec.b, spec.a)
+    other = node.inputs[1 - i]
+    if g.ndim == 0:  # a full contraction (a dot product): each operand gets g times the other
+        return g * apply("transpose", other, axes=tuple(theirs.index(c) for c in mine)) if mine != theirs \
+            else g * other
+    # g's letters are spec.out; contracting g with the other operand over the other's
+    # free letters gives this operand's letters: batch, my free letters and the
+    # contracted ones, in an order set by the operand order. Take the order that needs
+    # no transpose when one does.
+    for first, second, letters in ((g, other, (spec.out, theirs)), (other, g, (theirs, spec.out))):
+        text = _grad_spec(*letters, mine)
+        out = text.split("->")[1]
+        if out == mine:
+            return apply("contract", first, second, spec=text)
+    text = _grad_spec(spec.out, theirs, mine)
+    out = text.split("->")[1]
+    return apply("transpose", apply("contract", g, other, spec=text), axes=tuple(out.index(c) for c in mine))
+
+
+def _grad_spec(x: str, y: str, want: str) -> str:
+    """The spec contracting letters x with y that keeps exactly the letters of ``want``."""
+    batch = "".join(c for c in x if c in y and c in want)
+    out = batch + "".join(c for c in x if c not in y) + "".join(c for c in y if c not in x)
+    return f"{x},{y}->{out}"
+
+
+# -- the kernel: gemm over each operand's memory as it is ---------------------------------------
+def _lower(w, node: Node, name: str, args: list, note: str) -> None:
+    spec = Spec(node.attrs["spec"])
+    a, b = node.inputs
+    size = dict(zip(spec.a, a.shape)) | dict(zip(spec.b, b.shape))
+    batch, contracted = spec.batch, spec.contracted
+    # each operand as a C-contiguous buffer and the letters of its memory order
+    ca, cb = _c_order(args[0], spec.a), _c_order(args[1], spec.b)
+    ka = _matrix_order(ca and ca[1], batch, spec.free_a, True)
+    kb = _matrix_order(cb and cb[1], batch, spec.free_b, False)
+    # both must group the contracted letters in one order: else copy one (or both)
+    if ka is None or (kb is not None and ka[0] != kb[0] and _elements(b) >= _elements(a)):
+        order = kb[0] if kb is not None else contracted
+        ca = (_permuted_copy(w, args[0], a, spec.a, batch + spec.free_a + order), batch + spec.free_a + order)
+        ka = (order, False)
+    if kb is None or kb[0] != ka[0]:
+        order = ka[0]
+        cb = (_permuted_copy(w, args[1], b, spec.b, batch + order + spec.free_b), batch + order + spec.free_b)
+        kb = (order, False)
+    nb, m, k, n = (_size(w, size, group) for group in (batch, spec.free_a, contracted, spec.free_b))
+    target = name if node.shape != () else w.namer.fresh(f"{name}_1")
+    w.emit(f"{target} = {w.alloc(node.shape or (1,), node)}{note}")
+    operands = dict(a=ca[0], b=cb[0], c=target)
+    scalars = emit_scalars(w, node.dtype)
+    if batch:
+        index = w.namer.fresh("batch")
+        flat = {key: w.namer.fresh(f"{expr}_flat") for key, expr in operands.items()}
+        for key, expr in operands.items():
+            w.emit(f"{flat[key]} = {w.flat(expr)}")
+        w.emit(f"for {index} in range({nb}):  # one gemm per batch element ({batch})")
+        stride = {"a": f"{m} * {k}", "b": f"{k} * {n}", "c": f"{m} * {n}"}
+        operands = {key: f"{flat[key]}[{index} * {stride[key]}:]" for key in operands}
+    emit_gemm(w, node.dtype, scalars, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
+              depth=2 if batch else 1, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
+    if node.shape == ():
+        w.emit(f"{name} = {target}[0]")
+
+
+def _c_order(value, letters: str) -> tuple[str, str] | None:
+    """A C-contiguous expression for an operand and its letters in memory order: the
+    operand itself, or the transpose of an F-layout matrix; None otherwise."""
+    if value.layout == "C":
+        return value.expr, letters
+    if value.layout == "F" and len(letters) == 2:
+        return f"{value.expr}.T", letters[::-1]
+    return None
+
+
+def _matrix_order(memory: str | None, batch: str, free: str, free_first: bool) -> tuple[str, bool] | None:
+    """Whether an operand whose memory holds the letters ``memory`` is a batch of
+    matrices, (free, contracted) for a left operand (``free_first``) or (contracted,
+    free) for a right one, or of their transposes: the order of its contracted letters
+    and whether it is stored transposed; None if it is neither."""
+    if memory is None or not memory.startswith(batch):
+        return None
+    rest = memory[len(batch):]
+    head, tail = rest.startswith(free), rest.endswith(free)
+    if head and (free_first or not tail):
+        return rest[len(free):], not free_first
+    if tail:
+        return rest[:len(rest) - len(free)], free_first
+    return None
+
+
+def _elements(node: Node) -> int:
+    """A node's size for choosing which operand to copy (a named dim counts as 1000)."""
+    return math.prod(d if isinstance(d, int) else 1000 for d in node.shape)
+
+
+def _size(w, size: dict[str, Dim], letters: str) -> str:
+    return " * ".join(w.dim(size[c]) for c in letters) or "1"
+
+
+def _permuted_copy(w, value, node: Node, letters: str, order: str) -> str:
+    """A C-contiguous copy of an operand with its axes in ``order`` (a loop)."""
+    axes = tuple(letters.index(c) for c in order)
+    shape = tuple(node.shape[i] for i in axes)
+    view = value.expr
+    if axes != tuple(range(len(axes))):
+        w.imports.add("permuted_view")
+        view = f"permuted_view({value.expr}, {axes})"
+    copy = w.namer.fresh(f"{value.expr}_c")
+    w.emit(f"{copy} = {w.alloc(shape, node)}  # {value.expr} with its axes in the order {order}")
+    index = w.nested_loops(shape)
+    w.emit(f"{copy}[{', '.join(index)}] = {view}[{', '.join(index)}]", 1 + len(shape))
+    return copy
+
+
+register(Op("contract", infer=_infer, numpy=_reference, vjp=_vjp, gate="switch", kind="matmul", lower=_lower,
+            doc="a two-operand contraction (dot_general): batch, contracted and free axes; to BLAS gemm"))
+
+
+# -- the public functions ------------------------------------------------------------------------
+def matmul(a: object, b: object, name: str | None = None) -> Node:
+    """a @ b as NumPy's matmul: 2-D @ 2-D, 2-D @ 1-D, 1-D @ 2-D, 1-D @ 1-D, N-D @ 2-D (the
+    leading axes of a stay), and N-D @ N-D with equal batch axes; runs on BLAS."""
+    from graphc.ir.node import _lift
+
+    x, y = _lift((a, b), "matmul")
+    for n in (x, y):
+        if n.ndim == 0:
+            raise ShapeError(f"matmul: {n.label} has shape () but matmul takes operands of 1 or more dims")
+    if y.ndim > 2 and x.ndim != y.ndim:
+        raise ShapeError(f"matmul: {x.label} has shape {format_shape(x.shape)} and {y.label} has shape "
+                         f"{format_shape(y.shape)}: a right operand of more than 2 dims needs a left one "
+                         "with the same batch dims")
+    inner_x, inner_y = x.shape[-1], y.shape[-2] if y.ndim >= 2 else y.shape[0]
+    if unify_dim(inner_x, inner_y, broadcast=False) is None:
+        raise ShapeError(f"matmul: {x.label} has shape {format_shape(x.shape)} but {y.label} has shape "
+                         f"{format_shape(y.shape)}: inner dims {inner_x} and {inner_y} differ")
+    lead = "abcdefgh"[:max(0, x.ndim - 2)]  # batch axes (N-D @ N-D) or leading free ones (N-D @ 2-D)
+    left = lead + "i" * (x.ndim > 1) + "k"
+    right = (lead if y.ndim > 2 else "") + "k" + "j" * (y.ndim > 1)
+    text = f"{left},{right}->{left[:-1]}{right[len(lead) + 1 if y.ndim > 2 else 1:]}"
+    return apply("contract", x, y, spec=text, name=name)
+
+
+def einsum(spec: str, a: object, b: object, name: str | None = None) -> Node:
+    """NumPy's einsum for two operands (``"nchw,fc->nfhw"``), as one contraction: letters
+    of one operand missing from the result are summed first, the result is transposed
+    to the order asked (a view). Each operand's letters must be distinct."""
+    x, y = as_node(a, "einsum"), as_node(b, "einsum")
+    try:
+        operands, out = spec.replace(" ", "").split("->")
+        la, lb = operands.split(",")
+    except ValueError:
+        raise GraphError(f"einsum: expected a spec like 'ik,kj->ij' (two operands and '->') but got {spec!r}") \
+            from None
+    for node, letters in ((x, la), (y, lb)):
+        if len(letters) != node.ndim or len(set(letters)) != len(letters) or not letters.isalpha():
+            raise GraphError(f"einsum: spec {spec!r} gives {node.label} of shape {format_shape(node.shape)} the "
+                             f"letters {letters!r}: expected one distinct letter per axis")
+    if not set(out) <= set(la + lb) or len(set(out)) != len(out):
+        raise GraphError(f"einsum: the result {out!r} of spec {spec!r} must use distinct letters of the operands")
+    x, la = _sum_unused(x, la, lb, out)
+    y, lb = _sum_unused(y, lb, la, out)
+    batch = "".join(c for c in la if c in lb and c in out)
+    got = batch + "".join(c for c in la if c not in lb) + "".join(c for c in lb if c not in la)
+    result = apply("contract", x, y, spec=f"{la},{lb}->{got}")
+    if got != out:
+        result = apply("transpose", result, axes=tuple(got.index(c) for c in out))
+    return result if name is None else renamed(result, name)
+
+
+def _sum_unused(node: Node, letters: str, other: str, out: str) -> tuple[Node, str]:
+    """``node`` summed over its letters that neither the other operand nor the result has."""
+    from graphc.ops.reductions import sum as reduce_sum
+
+    drop = tuple(i for i, c in enumerate(letters) if c not in other and c not in out)
+    if not drop:
+        return node, letters
+    return reduce_sum(node, axis=drop), "".join(c for i, c in enumerate(letters) if i not in drop)
