@@ -19,7 +19,7 @@ from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, renamed
 from graphc.ir.shapes import format_shape, unify_dim
-from graphc.ops import log_softmax, maximum, mean, neg, one_hot, patches, reshape, transpose
+from graphc.ops import einsum, log_softmax, maximum, mean, neg, one_hot, patches, reshape, transpose
 from graphc.ops import max as gmax
 from graphc.ops import sum as gsum
 from graphc.ops._common import as_node
@@ -184,9 +184,12 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
 
     ``x`` is (N, C, H, W), ``w`` (F, C, kh, kw), ``b`` (F,) or None; the result is
     (N, F, OH, OW) with OH = (H + 2*padding - kh) // stride + 1. It is the windows of
-    x (``gc.patches``) times the filters, summed over (C, kh, kw): a broadcast multiply
-    (a mul gate, so each filter's gradient is the windows times the upstream gradient)
-    and a sum, whose backward graph sums the windows' gradients back onto the pixels.
+    x (``gc.patches``, im2col) contracted with the filters over (C, kh, kw): one gemm of
+    (N*OH*OW, C*kh*kw) by (C*kh*kw, F), as torch's CPU im2col path does. The contraction
+    switches, so the filters' gradient is the windows contracted with the upstream
+    gradient, and the windows' gradient the upstream gradient contracted with the
+    filters, which ``patches_adjoint`` (col2im) sums back onto the pixels. The product
+    of windows and filters is never formed.
     """
     xn = _float_node(x, "conv2d", "x")
     wn = _float_node(w, "conv2d", "w")
@@ -198,9 +201,7 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
         raise ShapeError(f"nn.conv2d: w {wn.label} has shape {format_shape(wn.shape)} but the kernel size "
                          "must be fixed")
     windows = patches(xn, (kh, kw), stride, padding)  # (N, OH, OW, C, kh, kw)
-    n, oh, ow, c = windows.shape[:4]
-    per_filter = reshape(windows, (n, oh, ow, 1, c, kh, kw)) * wn  # (N, OH, OW, F, C, kh, kw)
-    out = transpose(gsum(per_filter, axis=(4, 5, 6)), (0, 3, 1, 2))  # (N, F, OH, OW)
+    out = einsum("nhwcij,fcij->nfhw", windows, wn)  # one gemm, then a transposed view
     if b is not None:
         bn = _float_node(b, "conv2d", "b")
         _require_ndim(bn, (1,), "conv2d", "b", "(filters,)")

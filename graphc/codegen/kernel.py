@@ -229,8 +229,6 @@ class KernelWriter:
             self.reshape(node, name, args[0], note)
         elif node.op == "one_hot":
             self.one_hot(node, name, args[0], note)
-        elif node.op in ("patches", "patches_adjoint"):
-            self.windows(node, name, args[0], note)
         else:
             raise NotImplementedError(f"no code generation for {node.op}")
         self.values[node] = Value(name, node.shape == (), layout)
@@ -278,30 +276,6 @@ class KernelWriter:
         self.emit(f"for i, {label} in enumerate({flat_labels}):")
         self.emit(f"if 0 <= {label} < {classes}:", 2)
         self.emit(f"{rows}[i, {label}] = {one}", 3)
-
-    def windows(self, node: Node, name: str, src: Value, note: str) -> None:
-        """patches copies each window element from its pixel (0 in the padding);
-        patches_adjoint adds each back onto its pixel. Six loops over the windows."""
-        (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
-        windows = node.shape if node.op == "patches" else node.inputs[0].shape
-        image = node.inputs[0].shape[2:] if node.op == "patches" else node.shape[2:]
-        row, col = self.namer.fresh("row"), self.namer.fresh("col")
-        if node.op == "patches":
-            self.emit(f"{name} = {self.alloc(node.shape, node)}{note}")
-        else:
-            for k, line in enumerate(self.filled(name, node.shape, node, literal(0, node.dtype))):
-                self.emit(line + (note if k == 0 else ""))
-        self.nested_loops(windows)  # i0..i5: n, oh, ow, c, i, j
-        self.emit(f"{row} = i1 * {sh} - {ph} + i4", 7)
-        self.emit(f"{col} = i2 * {sw} - {pw} + i5", 7)
-        inside = f"0 <= {row} < {image[0]} and 0 <= {col} < {image[1]}"
-        window, pixel = "i0, i1, i2, i3, i4, i5", f"i0, i3, {row}, {col}"
-        if node.op == "patches":
-            zero = literal(0, node.dtype)
-            self.emit(f"{name}[{window}] = {src.expr}[{pixel}] if {inside} else {zero}", 7)
-        else:
-            self.emit(f"if {inside}:", 7)
-            self.emit(f"{name}[{pixel}] += {src.expr}[{window}]", 8)
 
     # -- fused loops ------------------------------------------------------------------
     def loop(self, loop: Loop) -> None:

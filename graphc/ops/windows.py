@@ -94,17 +94,48 @@ def _adjoint_ref(args, attrs, dims) -> np.ndarray:
     return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
 
 
+def _lower(w, node: Node, name: str, args: list, note: str) -> None:
+    """patches copies each window element from its pixel (0 in the padding);
+    patches_adjoint adds each back onto its pixel. Loops over the windows' axes, the
+    row test hoisted out of the two innermost loops."""
+    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    forward = node.op == "patches"
+    windows = node.shape if forward else node.inputs[0].shape
+    height, width = node.inputs[0].shape[2:] if forward else node.shape[2:]
+    src = args[0].expr
+    zero = f"{w.np_dtype(node)}(0)"
+    if forward:
+        w.emit(f"{name} = {w.alloc(node.shape, node)}{note}")
+    else:
+        for k, line in enumerate(w.filled(name, node.shape, node, zero)):
+            w.emit(line + (note if k == 0 else ""))
+    row, col = w.namer.fresh("row"), w.namer.fresh("col")
+    n, oh, ow, c, i, j = (w.namer.fresh(v) for v in ("n", "oh", "ow", "c", "i", "j"))
+    for depth, (index, d) in enumerate(zip((n, oh, ow, c, i), windows[:5]), start=1):
+        w.emit(f"for {index} in range({w.dim(d)}):", depth)
+    w.emit(f"{row} = {oh} * {sh} - {ph} + {i}", 6)
+    w.emit(f"for {j} in range({windows[5]}):", 6)
+    w.emit(f"{col} = {ow} * {sw} - {pw} + {j}", 7)
+    inside = f"0 <= {row} < {height} and 0 <= {col} < {width}"
+    window, pixel = f"{n}, {oh}, {ow}, {c}, {i}, {j}", f"{n}, {c}, {row}, {col}"
+    if forward:
+        w.emit(f"{name}[{window}] = {src}[{pixel}] if {inside} else {zero}", 7)
+    else:
+        w.emit(f"if {inside}:", 7)
+        w.emit(f"{name}[{pixel}] += {src}[{window}]", 8)
+
+
 def _same_windows(node: Node) -> dict[str, Any]:
     return {k: node.attrs[k] for k in ("kernel", "stride", "padding")}
 
 
 register(Op("patches", infer=_patches_infer, numpy=_patches_ref,
             vjp=lambda n, g, i: apply("patches_adjoint", g, image=n.inputs[0].shape[2:], **_same_windows(n)),
-            gate="distribute", kind="opaque",
+            gate="distribute", kind="opaque", lower=_lower,
             doc="the sliding windows of images (N, C, H, W): (N, OH, OW, C, kh, kw), zero in the padding"))
 register(Op("patches_adjoint", infer=_adjoint_infer, numpy=_adjoint_ref,
             vjp=lambda n, g, i: apply("patches", g, **_same_windows(n)),
-            gate="sum", kind="opaque",
+            gate="sum", kind="opaque", lower=_lower,
             doc="windows summed back onto the images they came from (col2im): the gradient of patches"))
 
 
