@@ -23,6 +23,7 @@ from graphc.ops import einsum, log_softmax, maximum, mean, neg, one_hot, patches
 from graphc.ops import max as gmax
 from graphc.ops import sum as gsum
 from graphc.ops._common import as_node
+from graphc.ops.windows import _pair
 
 __all__ = ["conv2d", "l2_penalty", "linear", "max_pool2d", "maxout", "mse", "softmax_cross_entropy", "svm_loss"]
 
@@ -215,10 +216,16 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
     """The largest value of each size x size window of images x (N, C, H, W).
 
     ``stride`` defaults to ``size`` (windows side by side). It is a max reduction over
-    the windows (``gc.patches``), so its gradient routes to each window's maximum, and
-    ties split it evenly.
+    the windows, so its gradient routes to each window's maximum, and ties split it
+    evenly. Windows that tile the images exactly are a reshape of them, (N, C, OH, kh,
+    OW, kw), which costs no copy; other windows are taken with ``gc.patches``.
     """
     xn = _float_node(x, "max_pool2d", "x")
     _require_ndim(xn, (4,), "max_pool2d", "x", "images (N, C, H, W)")
-    windows = patches(xn, size, size if stride is None else stride)  # (N, OH, OW, C, k, k)
+    (kh, kw), (sh, sw) = _pair(size, "size", 1), _pair(size if stride is None else stride, "stride", 1)
+    n, c, h, w = xn.shape
+    if (sh, sw) == (kh, kw) and isinstance(h, int) and isinstance(w, int) and h % kh == 0 and w % kw == 0:
+        tiles = reshape(xn, (n, c, h // kh, kh, w // kw, kw))
+        return gmax(tiles, axis=(3, 5)) if name is None else renamed(gmax(tiles, axis=(3, 5)), name)
+    windows = patches(xn, (kh, kw), (sh, sw))  # (N, OH, OW, C, kh, kw)
     return transpose(gmax(windows, axis=(4, 5)), (0, 3, 1, 2), name=name)

@@ -441,6 +441,33 @@ def test_max_pool2d(dtype: type, backend: str, rng: np.random.Generator) -> None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool2d_of_windows_that_do_not_tile(backend: str, rng: np.random.Generator) -> None:
+    # tiling windows are a reshape of the images; overlapping or ragged ones take patches
+    x = gc.input("x", (2, 2, 5, 5))
+    tiled, overlapping, ragged = (gc.nn.max_pool2d(x, *a) for a in ((1,), (3, 1), (2,)))
+    ops = {n.op for n in gc.ir.order([overlapping])}
+    assert "patches" in ops and "patches" not in {n.op for n in gc.ir.order([tiled])}
+    assert (overlapping.shape, ragged.shape) == ((2, 2, 3, 3), (2, 2, 2, 2))
+    values = rng.permutation(100).reshape(2, 2, 5, 5).astype(np.float64)
+    out3, out2, dx = run([x], [overlapping, ragged, gc.grad(gc.sum(overlapping) + gc.sum(ragged), x)], values,
+                         backend=backend)
+    want3 = np.array([[[[values[a, b, i:i + 3, j:j + 3].max() for j in range(3)] for i in range(3)]
+                       for b in range(2)] for a in range(2)])
+    want2 = values[:, :, :4, :4].reshape(2, 2, 2, 2, 2, 2).max(axis=(3, 5))
+    close(out3, want3, np.float64)
+    close(out2, want2, np.float64)
+    counts = np.zeros_like(values)  # each window's winner gets 1 per window it wins
+    for a, b in np.ndindex(2, 2):
+        for i, j in np.ndindex(3, 3):
+            k = np.argmax(values[a, b, i:i + 3, j:j + 3])
+            counts[a, b, i + k // 3, j + k % 3] += 1
+        for i, j in np.ndindex(2, 2):
+            k = np.argmax(values[a, b, 2 * i:2 * i + 2, 2 * j:2 * j + 2])
+            counts[a, b, 2 * i + k // 2, 2 * j + k % 2] += 1
+    close(dx, counts, np.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool2d_ties_split_evenly(backend: str) -> None:
     x = gc.input("x", (1, 1, 2, 2))
     (dx,) = run([x], [gc.grad(gc.sum(gc.nn.max_pool2d(x)), [x])[0]], np.array([[[[1.0, 3.0], [3.0, 0.0]]]]),

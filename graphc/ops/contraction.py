@@ -205,7 +205,8 @@ def _permuted_copy(w, value, node: Node, letters: str, order: str) -> str:
     view = value.expr
     if axes != tuple(range(len(axes))):
         w.imports.add("permuted_view")
-        view = f"permuted_view({value.expr}, {axes})"
+        view = w.namer.fresh(f"{value.expr}_p")
+        w.emit(f"{view} = permuted_view({value.expr}, {axes})")
     copy = w.namer.fresh(f"{value.expr}_c")
     w.emit(f"{copy} = {w.alloc(shape, node)}  # {value.expr} with its axes in the order {order}")
     index = w.nested_loops(shape)
