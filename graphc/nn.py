@@ -217,15 +217,16 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
 
     ``stride`` defaults to ``size`` (windows side by side). It is a max reduction over
     the windows, so its gradient routes to each window's maximum, and ties split it
-    evenly. Windows that tile the images exactly are a reshape of them, (N, C, OH, kh,
-    OW, kw), which costs no copy; other windows are taken with ``gc.patches``.
+    evenly. Windows that tile the images exactly are a reshape of them, (N*C*OH, kh, OW,
+    kw), which costs no copy; other windows are taken with ``gc.patches``.
     """
     xn = _float_node(x, "max_pool2d", "x")
     _require_ndim(xn, (4,), "max_pool2d", "x", "images (N, C, H, W)")
     (kh, kw), (sh, sw) = _pair(size, "size", 1), _pair(size if stride is None else stride, "stride", 1)
     n, c, h, w = xn.shape
     if (sh, sw) == (kh, kw) and isinstance(h, int) and isinstance(w, int) and h % kh == 0 and w % kw == 0:
-        tiles = reshape(xn, (n, c, h // kh, kh, w // kw, kw))
-        return gmax(tiles, axis=(3, 5)) if name is None else renamed(gmax(tiles, axis=(3, 5)), name)
+        # rows of windows (N*C*OH, kh, OW, kw): a product dim keeps the loops 4-deep
+        tiles = reshape(xn, (-1, kh, w // kw, kw))
+        return reshape(gmax(tiles, axis=(1, 3)), (n, c, h // kh, w // kw), name=name)
     windows = patches(xn, (kh, kw), (sh, sw))  # (N, OH, OW, C, kh, kw)
     return transpose(gmax(windows, axis=(4, 5)), (0, 3, 1, 2), name=name)

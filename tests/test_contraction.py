@@ -14,7 +14,7 @@ from graphc.errors import GraphError, ShapeError
 
 
 def _gemm_lines(source: str) -> list[str]:
-    return [line for line in source.splitlines() if "gemm_f" in line and "import" not in line]
+    return [line for line in source.splitlines() if "gemm_call(" in line and "import" not in line]
 
 
 def test_matmul_is_a_contraction_and_its_gradients_are_contractions():

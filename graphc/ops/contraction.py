@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.codegen.blas import emit_gemm, emit_scalars
+from graphc.codegen.blas import emit_gemm
 from graphc.errors import GraphError, ShapeError
 from graphc.ir.node import Node, apply, renamed
 from graphc.ir.op import Op, register
@@ -148,7 +148,6 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     target = name if node.shape != () else w.namer.fresh(f"{name}_1")
     w.emit(f"{target} = {w.alloc(node.shape or (1,), node)}{note}")
     operands = dict(a=ca[0], b=cb[0], c=target)
-    scalars = emit_scalars(w, node.dtype)
     if batch:
         index = w.namer.fresh("batch")
         flat = {key: w.namer.fresh(f"{expr}_flat") for key, expr in operands.items()}
@@ -157,7 +156,7 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
         w.emit(f"for {index} in range({nb}):  # one gemm per batch element ({batch})")
         stride = {"a": f"{m} * {k}", "b": f"{k} * {n}", "c": f"{m} * {n}"}
         operands = {key: f"{flat[key]}[{index} * {stride[key]}:]" for key in operands}
-    emit_gemm(w, node.dtype, scalars, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
+    emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
               depth=2 if batch else 1, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
     if node.shape == ():
         w.emit(f"{name} = {target}[0]")
