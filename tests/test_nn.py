@@ -9,6 +9,7 @@ SPEC.md is checked end to end against a hand-written NumPy forward/backward.
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -388,6 +389,20 @@ def conv2d_numpy(x, w, b, stride, padding):
         window = xp[a, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
         out[a, g, i, j] = np.sum(window * w[g]) + (0.0 if b is None else b[g])
     return out
+
+
+def test_conv2d_is_patches_contracted_with_the_filters() -> None:
+    # one contraction forward; backward, the filters' gradient a contraction and the
+    # images' a contraction then col2im; never a product of windows and filters
+    x, w, b = gc.input("x", ("N", 3, 8, 8)), gc.input("w", (4, 3, 3, 3)), gc.input("b", (4,))
+    y = gc.nn.conv2d(x, w, b, padding=1)
+    dx, dw = gc.grad(gc.sum(y * y), [x, w])
+    text = gc.show(dx, dw)
+    assert re.search(r"^%4:f64\[N,8,8,4\] = contract\[spec=nhwcij,fcij->nhwf\] %3 %1$", text, re.M), text
+    assert re.search(r"= contract\[spec=nhwf,fcij->nhwcij\] %14 %1\s+# switch, grad of %3$", text, re.M), text
+    assert re.search(r"= contract\[spec=nhwf,nhwcij->fcij\] %14 %3\s+# switch, grad of %1$", text, re.M), text
+    assert re.search(r"= patches_adjoint\[.*\] %15\s+# distribute, grad of %0$", text, re.M), text
+    assert max(n.ndim for n in gc.ir.order([dx, dw])) == 6  # the windows; nothing of 7 dims
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
