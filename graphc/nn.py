@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
-from graphc.ir.node import Node, renamed
+from graphc.ir.node import Node, apply, renamed
 from graphc.ir.shapes import format_shape, unify_dim
-from graphc.ops import einsum, log_softmax, maximum, mean, neg, one_hot, patches, reshape, transpose
+from graphc.ops import log_softmax, maximum, mean, neg, one_hot, patches, reshape, transpose
 from graphc.ops import max as gmax
 from graphc.ops import sum as gsum
 from graphc.ops._common import as_node
@@ -185,8 +185,8 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
 
     ``x`` is (N, C, H, W), ``w`` (F, C, kh, kw), ``b`` (F,) or None; the result is
     (N, F, OH, OW) with OH = (H + 2*padding - kh) // stride + 1. It is the windows of
-    x (``gc.patches``, im2col) contracted with the filters over (C, kh, kw): one gemm of
-    (N*OH*OW, C*kh*kw) by (C*kh*kw, F), as torch's CPU im2col path does. The contraction
+    x (``gc.patches``, im2col) contracted with the filters over (C, kh, kw): per image,
+    one gemm of (F, C*kh*kw) by (C*kh*kw, OH*OW), as torch's CPU im2col path does. The contraction
     switches, so the filters' gradient is the windows contracted with the upstream
     gradient, and the windows' gradient the upstream gradient contracted with the
     filters, which ``patches_adjoint`` (col2im) sums back onto the pixels. The product
@@ -202,7 +202,8 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
         raise ShapeError(f"nn.conv2d: w {wn.label} has shape {format_shape(wn.shape)} but the kernel size "
                          "must be fixed")
     windows = patches(xn, (kh, kw), stride, padding)  # (N, OH, OW, C, kh, kw)
-    out = einsum("nhwcij,fcij->nfhw", windows, wn)  # one gemm, then a transposed view
+    # a gemm per image, (F, C*kh*kw) by (C*kh*kw, OH*OW), writes (N, F, OH, OW) in place
+    out = apply("contract", wn, windows, spec="fcij,nhwcij->nfhw")
     if b is not None:
         bn = _float_node(b, "conv2d", "b")
         _require_ndim(bn, (1,), "conv2d", "b", "(filters,)")

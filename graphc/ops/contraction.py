@@ -47,10 +47,19 @@ class Spec:
         self.contracted = "".join(c for c in self.a if c in self.b and c not in self.out)
         self.free_a = "".join(c for c in self.a if c not in self.b)
         self.free_b = "".join(c for c in self.b if c not in self.a)
-        canonical = self.batch + self.free_a + self.free_b
-        if self.out != canonical:
-            raise GraphError(f"contract: spec {text!r}: the result's axes must be the batch axes, then a's "
-                             f"free axes, then b's ({self.a},{self.b}->{canonical}); use gc.einsum for others")
+        if sorted(self.out) != sorted(self.batch + self.free_a + self.free_b):
+            raise GraphError(f"contract: spec {text!r}: the result must have every letter of one operand only "
+                             f"and the shared letters it pairs, once each ({self.batch + self.free_a + self.free_b} "
+                             "in some order); sum an operand first to drop a letter")
+        # the result's leading letters a kernel may loop over, so that the rest is in
+        # dot_general's order (batch, a's free, b's free): "" for a matmul, "n" (the
+        # images) for conv2d's "fcij,nhwcij->nfhw"; the shortest first
+        self.loops = [self.out[:k] for k in range(len(self.out) + 1) if self._canonical(self.out[:k])]
+
+    def _canonical(self, loop: str) -> bool:
+        rest = [c for c in self.out if c not in loop]
+        order = [c for group in (self.batch, self.free_a, self.free_b) for c in group if c not in loop]
+        return rest == order
 
 
 def _infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
@@ -92,37 +101,27 @@ def _reference(args: list[np.ndarray], attrs: dict[str, Any], dims: dict[str, in
     nb, m, k, n = count
     a3 = np.transpose(a, [spec.a.index(c) for c in spec.batch + spec.free_a + spec.contracted]).reshape(nb, m, k)
     b3 = np.transpose(b, [spec.b.index(c) for c in spec.batch + spec.contracted + spec.free_b]).reshape(nb, k, n)
-    return np.matmul(a3, b3).reshape([size[c] for c in spec.out])
+    canonical = spec.batch + spec.free_a + spec.free_b
+    result = np.matmul(a3, b3).reshape([size[c] for c in canonical])
+    return np.transpose(result, [canonical.index(c) for c in spec.out])
 
 
 def _vjp(node: Node, g: Node, i: int) -> Node:
     """Like mul, a contraction switches: the gradient of each operand is g contracted
-    with the other operand over the other's free axes (and the batch axes paired)."""
+    with the other operand over the other's free axes (the batch axes paired), its
+    result in the operand's own axis order."""
     spec = Spec(node.attrs["spec"])
-    mine, theirs = (spec.a, spec.b) if i == 0 else (spec.b, spec.a)
-    other = node.inputs[1 - i]
+    a, b = node.inputs
     if g.ndim == 0:  # a full contraction (a dot product): each operand gets g times the other
-        return g * apply("transpose", other, axes=tuple(theirs.index(c) for c in mine)) if mine != theirs \
-            else g * other
-    # g's letters are spec.out; contracting g with the other operand over the other's
-    # free letters gives this operand's letters: batch, my free letters and the
-    # contracted ones, in an order set by the operand order. Take the order that needs
-    # no transpose when one does.
-    for first, second, letters in ((g, other, (spec.out, theirs)), (other, g, (theirs, spec.out))):
-        text = _grad_spec(*letters, mine)
-        out = text.split("->")[1]
-        if out == mine:
-            return apply("contract", first, second, spec=text)
-    text = _grad_spec(spec.out, theirs, mine)
-    out = text.split("->")[1]
-    return apply("transpose", apply("contract", g, other, spec=text), axes=tuple(out.index(c) for c in mine))
-
-
-def _grad_spec(x: str, y: str, want: str) -> str:
-    """The spec contracting letters x with y that keeps exactly the letters of ``want``."""
-    batch = "".join(c for c in x if c in y and c in want)
-    out = batch + "".join(c for c in x if c not in y) + "".join(c for c in y if c not in x)
-    return f"{x},{y}->{out}"
+        mine, theirs = (spec.a, spec.b) if i == 0 else (spec.b, spec.a)
+        other = node.inputs[1 - i]
+        return g * (apply("transpose", other, axes=tuple(theirs.index(c) for c in mine)) if mine != theirs
+                    else other)
+    # of the two operand orders, the one whose result needs the fewest loops
+    orders = [(g, b, f"{spec.out},{spec.b}->{spec.a}"), (b, g, f"{spec.b},{spec.out}->{spec.a}")] if i == 0 else \
+        [(a, g, f"{spec.a},{spec.out}->{spec.b}"), (g, a, f"{spec.out},{spec.a}->{spec.b}")]
+    first, second, text = min(orders, key=lambda o: len(Spec(o[2]).loops[0]))
+    return apply("contract", first, second, spec=text)
 
 
 # -- the kernel: gemm over each operand's memory as it is ---------------------------------------
@@ -130,36 +129,65 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     spec = Spec(node.attrs["spec"])
     a, b = node.inputs
     size = dict(zip(spec.a, a.shape)) | dict(zip(spec.b, b.shape))
-    batch, contracted = spec.batch, spec.contracted
-    # each operand as a C-contiguous buffer and the letters of its memory order
+    # each operand as a C-contiguous buffer and the letters of its memory order: its
+    # loop letters first, then a batch of matrices (free, contracted) or transposed.
+    # The loop is the shortest that needs no copy, of at most two letters; else the
+    # shortest, with copies.
     ca, cb = _c_order(args[0], spec.a), _c_order(args[1], spec.b)
-    ka = _matrix_order(ca and ca[1], batch, spec.free_a, True)
-    kb = _matrix_order(cb and cb[1], batch, spec.free_b, False)
+    plans = [_plan(spec, loop, ca, cb) for loop in spec.loops]
+    fits = [p for p in plans if p[4] is not None and p[5] is not None and p[4][0] == p[5][0] and len(p[0]) <= 2]
+    loop, batch, free_a, free_b, ka, kb = (fits or plans)[0]
+    lead_a, lead_b = "".join(c for c in loop if c in spec.a), "".join(c for c in loop if c in spec.b)
     # both must group the contracted letters in one order: else copy one (or both)
     if ka is None or (kb is not None and ka[0] != kb[0] and _elements(b) >= _elements(a)):
-        order = kb[0] if kb is not None else contracted
-        ca = (_permuted_copy(w, args[0], a, spec.a, batch + spec.free_a + order), batch + spec.free_a + order)
-        ka = (order, False)
+        order = kb[0] if kb is not None else spec.contracted
+        memory = lead_a + batch + free_a + order
+        ca, ka = (_permuted_copy(w, args[0], a, spec.a, memory), memory), (order, False)
     if kb is None or kb[0] != ka[0]:
-        order = ka[0]
-        cb = (_permuted_copy(w, args[1], b, spec.b, batch + order + spec.free_b), batch + order + spec.free_b)
-        kb = (order, False)
-    nb, m, k, n = (_size(w, size, group) for group in (batch, spec.free_a, contracted, spec.free_b))
+        memory = lead_b + batch + ka[0] + free_b
+        cb, kb = (_permuted_copy(w, args[1], b, spec.b, memory), memory), (ka[0], False)
+    nb, m, k, n = (_size(w, size, group) for group in (batch, free_a, ka[0], free_b))
     target = name if node.shape != () else w.namer.fresh(f"{name}_1")
     w.emit(f"{target} = {w.alloc(node.shape or (1,), node)}{note}")
-    operands = dict(a=ca[0], b=cb[0], c=target)
-    if batch:
-        index = w.namer.fresh("batch")
-        flat = {key: w.namer.fresh(f"{expr}_flat") for key, expr in operands.items()}
-        for key, expr in operands.items():
+    buffers = {"a": (ca[0], ca[1]), "b": (cb[0], cb[1]), "c": (target, spec.out)}
+    operands = {key: expr for key, (expr, _) in buffers.items()}
+    depth = 1
+    if loop or batch:  # pointers into flat views, offset per loop and batch index
+        flat = {key: w.namer.fresh(f"{expr}_flat") for key, (expr, _) in buffers.items()}
+        for key, (expr, _) in buffers.items():
             w.emit(f"{flat[key]} = {w.flat(expr)}")
-        w.emit(f"for {index} in range({nb}):  # one gemm per batch element ({batch})")
-        stride = {"a": f"{m} * {k}", "b": f"{k} * {n}", "c": f"{m} * {n}"}
-        operands = {key: f"{flat[key]}[{index} * {stride[key]}:]" for key in operands}
+        index = {c: w.namer.fresh(f"{c}_") for c in loop}
+        for c in loop:
+            w.emit(f"for {index[c]} in range({w.dim(size[c])}):  # one gemm per {c}", depth)
+            depth += 1
+        offset = {key: [f"{index[c]} * {_size(w, size, memory[memory.index(c) + 1:])}" for c in loop if c in memory]
+                  for key, (_, memory) in buffers.items()}
+        if batch:
+            at = w.namer.fresh("batch")
+            w.emit(f"for {at} in range({nb}):  # one gemm per batch element ({batch})", depth)
+            depth += 1
+            for key, stride in (("a", f"{m} * {k}"), ("b", f"{k} * {n}"), ("c", f"{m} * {n}")):
+                offset[key].append(f"{at} * {stride}")
+        operands = {key: f"{flat[key]}[{' + '.join(offset[key]) or '0'}:]" for key in buffers}
     emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
-              depth=2 if batch else 1, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
+              depth=depth, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
     if node.shape == ():
         w.emit(f"{name} = {target}[0]")
+
+
+def _plan(spec: Spec, loop: str, ca: tuple[str, str] | None, cb: tuple[str, str] | None) -> tuple:
+    """For one choice of loop letters: the letters left in each group, and how each
+    operand's memory groups as matrices (``_matrix_order``; None where it needs a copy)."""
+    batch, free_a, free_b = ("".join(c for c in group if c not in loop) for group in (spec.batch, spec.free_a,
+                                                                                      spec.free_b))
+    lead_a, lead_b = "".join(c for c in loop if c in spec.a), "".join(c for c in loop if c in spec.b)
+    return (loop, batch, free_a, free_b, _matrix_order(_after(ca, lead_a), batch, free_a, True),
+            _matrix_order(_after(cb, lead_b), batch, free_b, False))
+
+
+def _after(buffer: tuple[str, str] | None, lead: str) -> str | None:
+    """The letters of a buffer's memory after its loop letters, if it starts with them."""
+    return buffer[1][len(lead):] if buffer is not None and buffer[1].startswith(lead) else None
 
 
 def _c_order(value, letters: str) -> tuple[str, str] | None:
