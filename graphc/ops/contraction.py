@@ -4,15 +4,17 @@ dot_general, a two-operand einsum), lowered to BLAS gemm. matmul is one case of 
 ``contract(a, b, spec)`` with ``spec`` like ``"bik,bkj->bij"``: each operand's axes get
 a letter; a letter in both operands and in the result is a *batch* axis (paired, not
 summed); a letter in both but not in the result is *contracted* (summed over); a letter
-in one operand only is *free* and stays in the result. The result's axes are always in
-dot_general's order: batch axes, then a's free axes, then b's (each in its operand's
-order), so ``spec`` reads the result's layout directly.
+in one operand only is *free* and stays in the result. The result is C-contiguous in
+the order ``spec`` gives: dot_general's (batch axes, then a's free axes, then b's), or
+that order after some leading axes the kernel loops over (conv2d's
+``"fcij,nhwcij->nfhw"`` is one gemm per image n).
 
 Like mul, a contraction switches: the gradient of each operand is the upstream
 gradient contracted with the other operand (itself a contraction, so it runs on BLAS
-too). The kernel views each operand as a batch of matrices (batch, free, contracted)
-over its memory as it is, copying only an operand whose axes are not grouped that way,
-and calls gemm once, or once per batch element when there are batch axes.
+too), in the operand's own axis order. The kernel views each operand as a batch of
+matrices (batch, free, contracted) over its memory as it is, copying only an operand
+whose axes are not grouped that way, and calls gemm once, or once per loop and batch
+element.
 """
 
 from __future__ import annotations
