@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
-from graphc.ir.node import Node, renamed
+from graphc.ir.node import Node, apply, renamed
 from graphc.ir.shapes import format_shape, normalize_axes, unify_dim
 from graphc.ops import greater_equal, log_softmax, maximum, mean, neg, one_hot, patches, reshape, sqrt, transpose
 from graphc.ops import max as gmax
@@ -223,10 +223,12 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
     ``x`` is (N, C, H, W), ``w`` (F, C, kh, kw), ``b`` (F,) or None; the result is
     (N, F, OH, OW) with OH = (H + 2*padding - kh) / stride + 1, which must be whole (as
     CS231n's conv_forward asserts); ``padding`` may be "same" (stride 1, odd kernel) or
-    "valid" (0). It is the windows of
-    x (``gc.patches``) times the filters, summed over (C, kh, kw): a broadcast multiply
-    (a mul gate, so each filter's gradient is the windows times the upstream gradient)
-    and a sum, whose backward graph sums the windows' gradients back onto the pixels.
+    "valid" (0). It is the windows of x (``gc.patches``, im2col) contracted with the
+    filters over (C, kh, kw): per image, one gemm of (F, C*kh*kw) by (C*kh*kw, OH*OW), as
+    torch's CPU im2col path does. The contraction switches, so the filters' gradient is
+    the windows contracted with the upstream gradient, and the windows' gradient the
+    upstream gradient contracted with the filters, which ``patches_adjoint`` (col2im)
+    sums back onto the pixels. The product of windows and filters is never formed.
     """
     xn = _float_node(x, "conv2d", "x")
     wn = _float_node(w, "conv2d", "w")
@@ -239,9 +241,8 @@ def conv2d(x: object, w: object, b: object = None, stride: int | tuple[int, int]
                          "must be fixed")
     stride, padding = _windows(xn, (kh, kw), stride, padding, "conv2d")
     windows = patches(xn, (kh, kw), stride, padding)  # (N, OH, OW, C, kh, kw)
-    n, oh, ow, c = windows.shape[:4]
-    per_filter = reshape(windows, (n, oh, ow, 1, c, kh, kw)) * wn  # (N, OH, OW, F, C, kh, kw)
-    out = transpose(gsum(per_filter, axis=(4, 5, 6)), (0, 3, 1, 2))  # (N, F, OH, OW)
+    # a gemm per image, (F, C*kh*kw) by (C*kh*kw, OH*OW), writes (N, F, OH, OW) in place
+    out = apply("contract", wn, windows, spec="fcij,nhwcij->nfhw")
     if b is not None:
         bn = _float_node(b, "conv2d", "b")
         _require_ndim(bn, (1,), "conv2d", "b", "(filters,)")
@@ -255,14 +256,23 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
     """The largest value of each size x size window of images x (N, C, H, W).
 
     ``stride`` defaults to ``size`` (windows side by side); the windows must tile the
-    images exactly, (H - size) / stride + 1 whole. It is a max reduction over
-    the windows (``gc.patches``), so its gradient routes to each window's maximum, and
-    ties split it evenly.
+    images exactly, (H - size) / stride + 1 whole. It is a max reduction over the windows,
+    so its gradient routes to each window's maximum, and ties split it evenly. Windows
+    that tile the images exactly are a reshape of them, (N*C*OH, kh, OW, kw), which costs
+    no copy; other windows are taken with ``gc.patches``.
     """
     xn = _float_node(x, "max_pool2d", "x")
     _require_ndim(xn, (4,), "max_pool2d", "x", "images (N, C, H, W)")
-    _windows(xn, size, size if stride is None else stride, 0, "max_pool2d")
-    windows = patches(xn, size, size if stride is None else stride)  # (N, OH, OW, C, k, k)
+    (sh, sw), _ = _windows(xn, size, size if stride is None else stride, 0, "max_pool2d")
+    kh, kw = _pair(size, "max_pool2d", "size")
+    if min(kh, kw, sh, sw) < 1:
+        raise GraphError(f"nn.max_pool2d: size and stride must be at least 1 but got size {size!r}, stride {stride!r}")
+    n, c, h, w = xn.shape
+    if (sh, sw) == (kh, kw) and isinstance(h, int) and isinstance(w, int) and h % kh == 0 and w % kw == 0:
+        # rows of windows (N*C*OH, kh, OW, kw): a product dim keeps the loops 4-deep
+        tiles = reshape(xn, (-1, kh, w // kw, kw))
+        return reshape(gmax(tiles, axis=(1, 3)), (n, c, h // kh, w // kw), name=name)
+    windows = patches(xn, (kh, kw), (sh, sw))  # (N, OH, OW, C, kh, kw)
     return transpose(gmax(windows, axis=(4, 5)), (0, 3, 1, 2), name=name)
 
 

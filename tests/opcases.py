@@ -279,6 +279,27 @@ for _name, _sa, _sb in (("2d_2d", (3, 4), (4, 5)), ("2d_1d", (3, 4), (4,)), ("1d
                         ("1d_1d", (4,), (4,)), ("named_rows", ("N", 4), (4, 2)),
                         ("named_inner", (2, "N"), ("N", 5)), ("named_1d_2d", ("N",), ("N", 2))):
     case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul",))
+for _name, _sa, _sb in (("3d_2d", (2, 3, 4), (4, 5)), ("named_3d_1d", ("N", 3, 4), (4,)),
+                        ("batched", (2, 3, 4), (2, 4, 5)), ("named_batched", ("N", 3, 4), ("N", 4, 2))):
+    case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul", "contract"))
+case("matmul_transposed_left", lambda a, b: a.T @ b, lambda a, b: a.T @ b, ((4, 3), (4, 5)), ("real", "real"),
+     ("matmul", "transpose"))
+case("matmul_transposed_both", lambda a, b: a.T @ b.T, lambda a, b: a.T @ b.T, ((4, 3), (5, 4)),
+     ("real", "real"), ("matmul", "transpose"))
+case("matmul_permuted_left", lambda a, b: gc.transpose(a, (1, 0, 2)) @ b,
+     lambda a, b: np.transpose(a, (1, 0, 2)) @ b, ((3, 2, 4), (4, 5)), ("real", "real"), ("matmul", "transpose"))
+# contractions written as einsum: batch axes, several contracted axes, an axis summed
+# first, operands whose axes must be regrouped (a copy), a result transposed to the order asked
+for _name, _spec, _sa, _sb in (("rows_dot", "ij,ij->i", (3, 4), (3, 4)),
+                               ("two_contracted", "ijk,jkl->il", (2, 3, 4), (3, 4, 5)),
+                               ("contracted_orders_differ", "ijk,kjl->il", (2, 3, 4), (4, 3, 5)),
+                               ("regrouped", "kij,jk->i", (4, 2, 3), (3, 4)),
+                               ("summed_first", "ijk,kl->il", (2, 3, 4), (4, 5)),
+                               ("conv_like", "nhwc,fc->nfhw", ("N", 2, 3, 4), (5, 4)),
+                               ("batch_middle", "ibj,bjk->bik", (2, 3, 4), (3, 4, 5)),
+                               ("outer", "i,j->ij", (3,), (4,))):
+    case(f"einsum_{_name}", lambda a, b, s=_spec: gc.einsum(s, a, b), lambda a, b, s=_spec: np.einsum(s, a, b),
+         (_sa, _sb), ("real", "real"), ("einsum", "contract"))
 
 # -- transpose, reshape, broadcast_to --------------------------------------------------------------
 # identity: the mark of a gate that hands a gradient on unchanged (see graphc.autodiff)

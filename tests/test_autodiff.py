@@ -288,7 +288,7 @@ def test_every_op_has_a_valid_gate():
     for op in REGISTRY.values():
         assert op.gate in ("distribute", "route", "switch", "sum", "unbroadcast", "local")
     assert REGISTRY["add"].gate == REGISTRY["sub"].gate == REGISTRY["sum"].gate == "distribute"
-    assert REGISTRY["mul"].gate == REGISTRY["matmul"].gate == "switch"
+    assert REGISTRY["mul"].gate == REGISTRY["contract"].gate == "switch"
     assert REGISTRY["maximum"].gate == REGISTRY["relu"].gate == REGISTRY["max"].gate == "route"
 
 

@@ -9,6 +9,7 @@ SPEC.md is checked end to end against a hand-written NumPy forward/backward.
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -257,7 +258,7 @@ def test_backward_graphs_show_the_gate_patterns() -> None:
     assert {"route", "distribute", "switch", "unbroadcast", "sum"} <= patterns(ce, [w, b])
     assert "route" in patterns(gc.nn.svm_loss(scores, y), [w])
     ops = {attrs["op"] for _, attrs in gc.to_networkx(ce).nodes(data=True)}
-    assert ops <= {"input", "const", "matmul", "add", "sub", "mul", "neg", "div", "max", "exp", "log",
+    assert ops <= {"input", "const", "contract", "add", "sub", "mul", "neg", "div", "max", "exp", "log",
                    "sum", "one_hot", "numel"}, "nn losses must be compositions of primitives"
 
 
@@ -391,6 +392,20 @@ def conv2d_numpy(x, w, b, stride, padding):
     return out
 
 
+def test_conv2d_is_patches_contracted_with_the_filters() -> None:
+    # one contraction forward; backward, the filters' gradient a contraction and the
+    # images' a contraction then col2im; never a product of windows and filters
+    x, w, b = gc.input("x", ("N", 3, 8, 8)), gc.input("w", (4, 3, 3, 3)), gc.input("b", (4,))
+    y = gc.nn.conv2d(x, w, b, padding=1)
+    dx, dw = gc.grad(gc.sum(y * y), [x, w])
+    text = gc.show(dx, dw)
+    assert re.search(r"^%4:f64\[N,4,8,8\] = contract\[spec=fcij,nhwcij->nfhw\] %1 %3$", text, re.M), text
+    assert re.search(r"= contract\[spec=nfhw,nhwcij->fcij\] %12 %3\s+# switch, grad of %1$", text, re.M), text
+    assert re.search(r"= contract\[spec=nfhw,fcij->nhwcij\] %12 %1\s+# switch, grad of %3$", text, re.M), text
+    assert re.search(r"= patches_adjoint\[.*\] %14\s+# distribute, grad of %0$", text, re.M), text
+    assert max(n.ndim for n in gc.ir.order([dx, dw])) == 6  # the windows; nothing of 7 dims
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride, padding, bias", [(1, 1, True), (2, 0, False)])
@@ -439,6 +454,33 @@ def test_max_pool2d(dtype: type, backend: str, rng: np.random.Generator) -> None
     close(out, blocks.max(axis=(3, 5)), dtype)
     winners = blocks == blocks.max(axis=(3, 5), keepdims=True)
     close(dx, (winners * rv[:, :, :, None, :, None]).reshape(3, 2, 4, 6), dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool2d_of_windows_that_do_not_tile(backend: str, rng: np.random.Generator) -> None:
+    # tiling windows are a reshape of the images; overlapping or ragged ones take patches
+    x = gc.input("x", (2, 2, 5, 5))
+    tiled, overlapping, ragged = (gc.nn.max_pool2d(x, *a) for a in ((1,), (3, 1), (2,)))
+    ops = {n.op for n in gc.ir.order([overlapping])}
+    assert "patches" in ops and "patches" not in {n.op for n in gc.ir.order([tiled])}
+    assert (overlapping.shape, ragged.shape) == ((2, 2, 3, 3), (2, 2, 2, 2))
+    values = rng.permutation(100).reshape(2, 2, 5, 5).astype(np.float64)
+    out3, out2, dx = run([x], [overlapping, ragged, gc.grad(gc.sum(overlapping) + gc.sum(ragged), x)], values,
+                         backend=backend)
+    want3 = np.array([[[[values[a, b, i:i + 3, j:j + 3].max() for j in range(3)] for i in range(3)]
+                       for b in range(2)] for a in range(2)])
+    want2 = values[:, :, :4, :4].reshape(2, 2, 2, 2, 2, 2).max(axis=(3, 5))
+    close(out3, want3, np.float64)
+    close(out2, want2, np.float64)
+    counts = np.zeros_like(values)  # each window's winner gets 1 per window it wins
+    for a, b in np.ndindex(2, 2):
+        for i, j in np.ndindex(3, 3):
+            k = np.argmax(values[a, b, i:i + 3, j:j + 3])
+            counts[a, b, i + k // 3, j + k % 3] += 1
+        for i, j in np.ndindex(2, 2):
+            k = np.argmax(values[a, b, 2 * i:2 * i + 2, 2 * j:2 * j + 2])
+            counts[a, b, 2 * i + k // 2, 2 * j + k % 2] += 1
+    close(dx, counts, np.float64)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -16,7 +16,7 @@ import re
 
 # module names, the helpers the generated module imports, and the variables the code
 # generator uses itself (loop indices and sizes, gemm's alpha and beta)
-HELPERS = {"flat_view", "shaped_view", "permuted_view", "gemm_f64", "gemm_f32", "ArgumentError", "IndexRangeError",
+HELPERS = {"flat_view", "shaped_view", "permuted_view", "gemm_call", "ArgumentError", "IndexRangeError",
            *(f"{f}_{t}" for f in ("exp", "log", "tanh", "sigmoid") for t in ("f64", "f32"))}
 RESERVED = {"np", "numba", "math", "n", "i", "one", "zero", *(f"i{k}" for k in range(32)), *HELPERS,
             *dir(builtins)}

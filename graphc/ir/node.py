@@ -248,8 +248,8 @@ class Node:
     def __rtruediv__(self, o: object) -> Node: return apply("div", o, self)
     def __pow__(self, o: object) -> Node: return apply("pow", self, o)
     def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
-    def __matmul__(self, o: object) -> Node: return apply("matmul", self, o)
-    def __rmatmul__(self, o: object) -> Node: return apply("matmul", o, self)
+    def __matmul__(self, o: object) -> Node: return _ops().matmul(self, o)
+    def __rmatmul__(self, o: object) -> Node: return _ops().matmul(o, self)
     def __neg__(self) -> Node: return apply("neg", self)
     def __pos__(self) -> Node: return self
 
@@ -358,6 +358,13 @@ def _indexing() -> Any:
     from graphc.ops import indexing  # the ops package imports this module
 
     return indexing
+
+
+def _ops():
+    """graphc.ops (matmul builds a contraction spec first), imported when first used."""
+    import graphc.ops
+
+    return graphc.ops
 
 
 def constant(value: object, dtype: np.dtype | None = None) -> Node:

@@ -5,6 +5,7 @@ once, in one of these modules, with its shape rule, NumPy reference, VJP and cod
 """
 
 from graphc.ops.composite import clip, log_softmax, logsumexp, min, softmax, softplus, square, std, var
+from graphc.ops.contraction import einsum, matmul
 from graphc.ops.elementwise import (
     abs,
     add,
@@ -40,14 +41,14 @@ from graphc.ops.joins import argmax, argmin, concatenate, pad, split, stack
 from graphc.ops.random import uniform
 from graphc.ops.reductions import max, mean, sum
 from graphc.ops.sources import const, input, one_hot
-from graphc.ops.structural import broadcast_to, matmul, reshape, transpose
+from graphc.ops.structural import broadcast_to, reshape, transpose
 from graphc.ops.windows import patches
 
 __all__ = [
-    "abs", "add", "broadcast_to", "cast", "clip", "const", "div", "elu", "equal", "exp", "expm1", "greater",
-    "greater_equal", "input", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax", "logsumexp",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "not_equal", "one_hot", "patches", "pow",
-    "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt", "square", "std", "sub", "sum", "tanh",
-    "transpose", "uniform", "var", "where",
+    "abs", "add", "broadcast_to", "cast", "clip", "const", "div", "einsum", "elu", "equal", "exp", "expm1",
+    "greater", "greater_equal", "input", "leaky_relu", "less", "less_equal", "log", "log1p", "log_softmax",
+    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "not_equal", "one_hot",
+    "patches", "pow", "relu", "reshape", "sigmoid", "sign", "softmax", "softplus", "sqrt", "square", "std", "sub",
+    "sum", "tanh", "transpose", "uniform", "var", "where",
     "take_along_axis", "concatenate", "stack", "split", "pad", "argmax", "argmin",
 ]
