@@ -265,8 +265,9 @@ def max_pool2d(x: object, size: int | tuple[int, int] = 2, stride: int | tuple[i
     _require_ndim(xn, (4,), "max_pool2d", "x", "images (N, C, H, W)")
     (sh, sw), _ = _windows(xn, size, size if stride is None else stride, 0, "max_pool2d")
     kh, kw = _pair(size, "max_pool2d", "size")
-    if min(kh, kw, sh, sw) < 1:
-        raise GraphError(f"nn.max_pool2d: size and stride must be at least 1 but got size {size!r}, stride {stride!r}")
+    for what, pair, given in (("size", (kh, kw), size), ("stride", (sh, sw), stride)):
+        if min(pair) < 1:
+            raise GraphError(f"nn.max_pool2d: {what} must be an int >= 1 or a pair of them but got {given!r}")
     n, c, h, w = xn.shape
     if (sh, sw) == (kh, kw) and isinstance(h, int) and isinstance(w, int) and h % kh == 0 and w % kw == 0:
         # rows of windows (N*C*OH, kh, OW, kw): a product dim keeps the loops 4-deep
