@@ -399,16 +399,18 @@ class KernelWriter:
             return False
         size = math.prod(loop.shape)  # type: ignore[arg-type]
         cost = sum(parallel.TRANSCENDENTAL_COST if m.op in VECMATH else 1 for m in loop.members)
-        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK and parallel.available()
+        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK
 
     def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
         """The loop body becomes a helper function over a range [lo, hi) that returns its
         partial reductions. The kernel calls it once per chunk under numba.prange, one
         chunk per thread, and combines the partials in chunk order, so results do not
-        depend on which thread ran which chunk."""
+        depend on which thread ran which chunk. The chunks depend on the loop's size only:
+        without threads (graphc.codegen.parallel.available) the same chunks run in a
+        plain loop, so the bits are the same."""
         from graphc.codegen import parallel
 
-        self.parallel = True
+        self.parallel = parallel.available()
         helper = self.namer.fresh(f"{self.spec.name}_chunk")
         count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
         local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
@@ -445,11 +447,11 @@ class KernelWriter:
         results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
         unpack = f"{', '.join(results)}, = " if results else ""
         size = math.prod(loop.shape)  # type: ignore[arg-type]
-        self.emit(f"{count} = {min(parallel.threads(), size // (parallel.MIN_ELEMENTS // 2))}  # one chunk per thread")
+        self.emit(f"{count} = {parallel.chunks(size)}  # fixed by the size, not by the thread count")
         parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions}
         for r in loop.reductions:
             self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
-        self.emit(f"for {c} in numba.prange({count}):")
+        self.emit(f"for {c} in {'numba.prange' if self.parallel else 'range'}({count}):")
         self.emit(f"{unpack}{call}{c} * n // {count}, ({c} + 1) * n // {count})", 2)
         for r, part in zip(loop.reductions, results):
             self.emit(f"{parts[r]}[{c}] = {part}", 2)
