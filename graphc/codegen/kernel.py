@@ -88,6 +88,7 @@ class KernelWriter:
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
+        self.terms: dict[Node, str] = {}  # full sums of the current loop summed apart (see loop)
 
     # -- naming -------------------------------------------------------------------
     def base(self, node: Node) -> str:
@@ -352,11 +353,24 @@ class KernelWriter:
                 target = self.flat_name(stored[m]) if flat else stored[m]
                 allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
                 self.prologue([f"{target} = {allocation}"])
+        # A full sum in a loop that also stores: LLVM vectorizes such a loop behind a
+        # runtime check that its stores do not overlap its loads, with a serial copy for
+        # when they might; the two copies add in different orders, and which one runs
+        # depends on where the heap put the arrays: the sum's last bits changed from call
+        # to call. So the loop stores the sum's terms and a loop of loads alone (one
+        # order for a given size) adds them up.
+        apart = [r for r in reductions if r.op == "sum" and len(r.attrs["axes"]) == len(shape) and any(
+            lookup(m.op).kind != "reduce" for m in loop.stores)]
+        self.terms = {r: self.namer.fresh(f"{stored[r]}_terms") for r in apart}
+        if not chunked:
+            for r in apart:
+                self.prologue([f"{self.terms[r]} = np.empty({self.size_expr(shape)}, dtype={self.np_dtype(r)})"])
         if chunked:
             self.chunked_loop(loop, stored, flat, index[0])
         else:
             accumulators = {r: stored[r] for r in reductions}
             self.loop_body(loop, stored, accumulators, index, flat, 1 + (1 if flat else len(shape)))
+            self.sum_terms(stored, self.size_expr(shape), 1)
         for m in loop.stores:
             self.finish(m, stored[m], flat)
 
@@ -434,8 +448,11 @@ class KernelWriter:
             self.emit(f"{a} = {w}[{lo}:{hi}]")
         for r in loop.reductions:
             self.emit(f"{local[r]} = {self.identity(r)}")
+        for r in self.terms:
+            self.emit(f"{self.terms[r]} = np.empty({hi} - {lo}, dtype={self.np_dtype(r)})")
         self.emit(f"for {i} in range({hi} - {lo}):")
         self.loop_body(loop, stored, local, [i], flat, 2)
+        self.sum_terms(local, f"{hi} - {lo}", 1)
         self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
         body, self.lines = self.lines, kernel_lines
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
@@ -458,6 +475,13 @@ class KernelWriter:
         for r in loop.reductions:
             self.emit(f"for {c} in range({count}):")
             self.accumulate(r, f"{parts[r]}[{c}]", stored[r], loop.shape, [c], flat, 2)
+
+    def sum_terms(self, accumulators: dict[Node, str], size: str, depth: int) -> None:
+        """After a loop: add up the terms of its full sums stored apart (see loop)."""
+        for r, terms in self.terms.items():
+            self.emit(f"for i in range({size}):", depth)
+            self.emit(f"{accumulators[r]} += {terms}[i]  # {self.comment(r)}: its terms, in one order", depth + 1)
+        self.terms = {}
 
     def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node], chunked: bool = False) -> list[str]:
         self.alloc_at = len(self.lines)
@@ -503,6 +527,11 @@ class KernelWriter:
     def accumulate(self, r: Node, element: str, acc: str, shape: Shape, index: list[str], flat: bool,
                    depth: int) -> None:
         axes, keep = r.attrs["axes"], r.attrs["keepdims"]
+        if r in self.terms:  # stored, and added up after the loop (see loop)
+            position = " + ".join(f"{k} * ({self.size_expr(shape[j + 1:])})" for j, k in enumerate(index[:-1]))
+            self.emit(f"{self.terms[r]}[{position + ' + ' if position else ''}{index[-1]}] = {element}"
+                      f"  # {self.comment(r)}: a term", depth)
+            return
         if len(axes) == len(shape):
             target = acc
         else:
