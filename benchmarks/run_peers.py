@@ -1,11 +1,13 @@
 """Run every workload x peer x {fwd, fwd+bwd} x {float64, float32} and print the tables.
 
-    python -m benchmarks.run_peers [--workloads W1,W4] [--peers numpy,jax] [--quick]
+    python -m benchmarks.run_peers [--workloads W1,W4] [--peers numpy,jax] [--quick] [--busy K]
     python benchmarks/run_peers.py ...
 
 Every peer's loss and gradients are checked against NumPy by hand before it is
 timed; a peer that disagrees is reported WRONG and not timed. Peers whose package
-is missing are skipped with a note.
+is missing are skipped with a note. With ``--busy K`` every case is also timed with K
+cores kept busy by spinning processes (benchmarks/busy.py), in rows marked "busy K"
+beside the quiet ones. Every cell gives the median and the 90th percentile (p90).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks import harness, selftest  # noqa: E402
+from benchmarks import busy, harness, selftest  # noqa: E402
 from benchmarks.harness import Row  # noqa: E402
 from benchmarks.peers import PEERS, PeerImpl  # noqa: E402
 from benchmarks.workloads import WORKLOADS  # noqa: E402
@@ -59,6 +61,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--min-time", type=float, default=0.02, help="seconds per sample")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="5 rounds of 5 ms: a smoke run, not a measurement")
+    p.add_argument("--busy", type=int, default=0, metavar="K",
+                   help="also time every case with K cores kept busy by spinning processes")
     p.add_argument("--no-selftest", action="store_true", help="skip the finite-difference check of NumPy")
     p.add_argument(
         "--pytensor-cold", action="store_true", help="give PyTensor an empty compile cache (cold compile times)"
@@ -115,7 +119,14 @@ def measure(workload: str, dtype_name: str, args: argparse.Namespace, peers: lis
             cases[peer] = lambda fn=fn, prepared=prepared: fn(prepared)
         samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
         for peer, s in samples.items():
-            rows.append(Row(workload, dtype_name, mode, peer, float(np.median(s)), harness.spread(s)))
+            rows.append(Row(workload, dtype_name, mode, peer, float(np.median(s)), harness.spread(s),
+                            p90=harness.p90(s)))
+        if args.busy:  # the same cases right after, with cores taken
+            with busy.spinning(args.busy):
+                samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
+            for peer, s in samples.items():
+                rows.append(Row(workload, dtype_name, f"{mode} busy {args.busy}", peer, float(np.median(s)),
+                                harness.spread(s), p90=harness.p90(s)))
     return rows
 
 
