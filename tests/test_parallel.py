@@ -182,3 +182,26 @@ def test_same_bits_whatever_the_thread_count():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout == one
+
+
+def test_a_bad_thread_count_in_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv("GRAPHC_THREADS", "two")
+    with pytest.raises(gc.ArgumentError, match="GRAPHC_THREADS must be a positive integer, got 'two'"):
+        gc.get_threads()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: serial loops are no fallback")
+def test_serial_loops_are_never_a_silent_fallback():
+    # a threading layer that is not safe under concurrent calls and forks: serial
+    # loops, said once in a warning, and readable afterwards
+    script = ("import warnings, graphc as gc; from graphc.codegen import parallel\n"
+              "with warnings.catch_warnings(record=True) as w:\n"
+              "    warnings.simplefilter('always'); first, again = parallel.available(), parallel.available()\n"
+              "print(first, again, [str(x.message) for x in w], gc.thread_info()['loops'])")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "omp", "PYTHONPATH": os.getcwd()}
+    env.pop("GRAPHC_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("False False [\"graphc: long loops run serially: NUMBA_THREADING_LAYER='omp': "
+                                  "only 'tbb' is thread- and fork-safe\"] serial: NUMBA_THREADING_LAYER='omp': "
+                                  "only 'tbb' is thread- and fork-safe")
