@@ -127,14 +127,16 @@ def test_a_forked_child_can_run_parallel_kernels():
 def test_thread_count_is_capped_by_the_cores_and_settable():
     cores = len(os.sched_getaffinity(0))
     assert gc.get_threads() <= cores
-    before = gc.get_threads()
     try:
         gc.set_threads(1)
         assert gc.get_threads() == 1
         gc.set_threads(10_000)
         assert gc.get_threads() == cores  # never more threads than cores the process may use
+        default = min(int(os.environ.get("GRAPHC_THREADS") or cores), cores)
+        gc.set_threads(None)
+        assert gc.get_threads() == default
     finally:
-        gc.set_threads(before)
+        gc.set_threads(None)
     with pytest.raises(gc.ArgumentError, match="positive integer"):
         gc.set_threads(0)
 
@@ -163,14 +165,13 @@ def test_same_bits_whatever_the_thread_count():
     inputs, outputs = long_graph((LONG,))
     f = gc.compile(inputs, outputs)
     args = [np.random.default_rng(5).standard_normal(LONG), 0.7, np.full(1, 0.2)]
-    before = gc.get_threads()
     try:
         gc.set_threads(1)
         one = _bits(f(*args))
         gc.set_threads(2)
         two = _bits(f(*args))
     finally:
-        gc.set_threads(before)
+        gc.set_threads(None)
     assert one == two == _bits(f(*args))
     # a process without loop threads runs the same chunks in a plain loop: the same bits
     script = ("import sys, numpy as np, graphc as gc; sys.path.insert(0, 'tests'); import test_parallel as t; "

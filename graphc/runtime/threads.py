@@ -61,12 +61,13 @@ def get_threads() -> int:
     return min(wanted, cores()) if wanted is not None else cores()
 
 
-def set_threads(n: int) -> None:
+def set_threads(n: int | None) -> None:
     """Use at most ``n`` threads (capped by the cores this process may use) in graphc's
-    loops and in the BLAS pool its kernels call, which NumPy's products share."""
+    loops and in the BLAS pool its kernels call, which NumPy's products share; ``None``
+    returns to the default (``GRAPHC_THREADS``, else every core the process may use)."""
     global _requested
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ArgumentError(f"set_threads: n must be a positive integer, got {n!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ArgumentError(f"set_threads: n must be a positive integer or None, got {n!r}")
     _requested = n
     if _started:
         _apply(lower_only=False)
