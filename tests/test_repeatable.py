@@ -44,22 +44,40 @@ def test_same_bits_whatever_the_heap():
 
 
 def test_full_sums_in_storing_loops_add_their_terms_apart():
+    # in blocks, each block's terms in a loop of loads alone
     x = gc.input("x", shape=("N",))
     f = gc.compile([x], [gc.sum(gc.exp(x)), gc.exp(x)])
-    assert f.source.split("def kernel(x):\n")[1] == """\
+    assert f.source[f.source.index("@numba"):] == """\
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def kernel_chunk(x_whole, exp1_whole, lo, hi):
+    # elements [lo, hi) of the fused loop %1, %2 of kernel
+    sum2_chunk = 0.0
+    sum2_terms = np.empty(1024, dtype=np.float64)
+    for block in range(lo, hi, 1024):
+        length = min(1024, hi - block)
+        x = x_whole[block:block + length]
+        exp1 = exp1_whole[block:block + length]
+        for i0 in range(length):
+            x_e = x[i0]
+            exp1_e = exp_f64(x_e)  # %1 = exp %0
+            exp1[i0] = exp1_e
+            sum2_terms[i0] = exp1_e  # %2 = sum %1: a term
+        for j in range(length):
+            sum2_chunk += sum2_terms[j]  # %2 = sum %1: its terms, in order
+    return (sum2_chunk, )
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def kernel(x):
     N = x.shape[0]
     # fused loop over (N,): %1, %2
+    n = N
     sum2 = 0.0  # %2 = sum %1
     exp1 = np.empty(N, dtype=np.float64)
-    sum2_terms = np.empty(N, dtype=np.float64)
-    for i0 in range(N):
-        x_e = x[i0]
-        exp1_e = exp_f64(x_e)  # %1 = exp %0
-        exp1[i0] = exp1_e
-        sum2_terms[i0] = exp1_e  # %2 = sum %1: a term
-    for i in range(N):
-        sum2 += sum2_terms[i]  # %2 = sum %1: its terms, in one order
+    sum2_part, = kernel_chunk(x, exp1, 0, n)
+    sum2 += sum2_part  # %2 = sum %1
     return (sum2, exp1,)
 """
-    v = np.linspace(-1, 1, 37)
+    v = np.linspace(-1, 1, 2500)  # three blocks, the last one short
     np.testing.assert_allclose(f(v)[0], np.sum(np.exp(v)), rtol=1e-14)
+    np.testing.assert_allclose(f(v)[1], np.exp(v), rtol=1e-15)
