@@ -19,11 +19,12 @@ from graphc.ir.node import Node
 from graphc.ir.shapes import product
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
+from graphc.runtime.threads import get_threads, set_threads, thread_info
 
 __version__ = "0.1.0"
 
 __all__ = [*_ops,
            "ArgumentError", "DTypeError", "GraphError", "GraphcError", "IndexRangeError", "Node", "ShapeError",
            "SymbolicError",
-           "check_grad", "compile", "compile_grad", "draw", "explain", "grad", "jacobian", "nn", "product", "show",
-           "to_dot", "to_networkx", "vjp", "warm_up"]
+           "check_grad", "compile", "compile_grad", "draw", "explain", "get_threads", "grad", "jacobian", "nn",
+           "product", "set_threads", "show", "thread_info", "to_dot", "to_networkx", "vjp", "warm_up"]

@@ -4,7 +4,13 @@ after a fork. Loops over a named dim stay serial (see KernelWriter.long_loop).""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -115,3 +121,88 @@ def test_a_forked_child_can_run_parallel_kernels():
     child.join(timeout=120)
     assert child.exitcode == 0, f"the forked child ended with {child.exitcode}"
     assert queue.get(timeout=5) == pytest.approx(want, rel=1e-12)
+
+
+# -- the thread policy (graphc.runtime.threads) ----------------------------------------------
+def test_thread_count_is_capped_by_the_cores_and_settable():
+    cores = len(os.sched_getaffinity(0))
+    assert gc.get_threads() <= cores
+    try:
+        gc.set_threads(1)
+        assert gc.get_threads() == 1
+        gc.set_threads(10_000)
+        assert gc.get_threads() == cores  # never more threads than cores the process may use
+        default = min(int(os.environ.get("GRAPHC_THREADS") or cores), cores)
+        gc.set_threads(None)
+        assert gc.get_threads() == default
+    finally:
+        gc.set_threads(None)
+    with pytest.raises(gc.ArgumentError, match="positive integer"):
+        gc.set_threads(0)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba.np.ufunc.tbbpool") is None and not any(
+    d.metadata["Name"] == "tbb" for d in importlib.metadata.distributions()), reason="the tbb wheel is not installed")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or os.environ.get("GRAPHC_THREADS") == "1", reason="one core")
+def test_the_tbb_wheel_is_loaded_from_the_prefix():
+    # pip puts libtbb.so.12 in <prefix>/lib, off the loader's path: graphc loads it itself
+    assert parallel.available(), gc.thread_info()["loops"]
+    assert gc.thread_info()["loops"] == "Numba's TBB threading layer"
+
+
+def test_the_kernels_share_numpys_blas_pool():
+    gc.warm_up()
+    info = gc.thread_info()
+    assert "NumPy's OpenBLAS" in info["blas"]
+    assert info["blas_threads"] <= gc.get_threads()
+
+
+def _bits(values) -> str:
+    return hashlib.sha256(b"".join(np.asarray(v).tobytes() for v in values)).hexdigest()
+
+
+def test_same_bits_whatever_the_thread_count():
+    inputs, outputs = long_graph((LONG,))
+    f = gc.compile(inputs, outputs)
+    args = [np.random.default_rng(5).standard_normal(LONG), 0.7, np.full(1, 0.2)]
+    try:
+        gc.set_threads(1)
+        one = _bits(f(*args))
+        gc.set_threads(2)
+        two = _bits(f(*args))
+    finally:
+        gc.set_threads(None)
+    assert one == two == _bits(f(*args))
+    # a process without loop threads runs the same chunks in a plain loop: the same bits
+    script = ("import sys, numpy as np, graphc as gc; sys.path.insert(0, 'tests'); import test_parallel as t; "
+              "i, o = t.long_graph((t.LONG,)); f = gc.compile(i, o); "
+              "a = [np.random.default_rng(5).standard_normal(t.LONG), 0.7, np.full(1, 0.2)]; "
+              "assert 'prange' not in f.source, f.source; "
+              "sys.stdout.write(t._bits(f(*a)))")
+    env = {**os.environ, "GRAPHC_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == one
+
+
+def test_a_bad_thread_count_in_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv("GRAPHC_THREADS", "two")
+    with pytest.raises(gc.ArgumentError, match="GRAPHC_THREADS must be a positive integer, got 'two'"):
+        gc.get_threads()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: serial loops are no fallback")
+def test_serial_loops_are_never_a_silent_fallback():
+    # a threading layer that is not safe under concurrent calls and forks: serial
+    # loops, said once in a warning, and readable afterwards
+    script = ("import warnings, graphc as gc; from graphc.codegen import parallel\n"
+              "with warnings.catch_warnings(record=True) as w:\n"
+              "    warnings.simplefilter('always'); first, again = parallel.available(), parallel.available()\n"
+              "print(first, again, [str(x.message) for x in w], gc.thread_info()['loops'])")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "omp", "PYTHONPATH": os.getcwd()}
+    env.pop("GRAPHC_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("False False [\"graphc: long loops run serially: NUMBA_THREADING_LAYER='omp': "
+                                  "only 'tbb' is thread- and fork-safe\"] serial: NUMBA_THREADING_LAYER='omp': "
+                                  "only 'tbb' is thread- and fork-safe")

@@ -74,6 +74,11 @@ def spread(samples: Sequence[float]) -> float:
     return (q3 - q1) / statistics.median(samples)
 
 
+def p90(samples: Sequence[float]) -> float:
+    """The 90th percentile: what a slow call costs, where the median hides it."""
+    return float(np.percentile(samples, 90))
+
+
 def call_overhead(min_time: float = 0.02) -> float:
     """Seconds per call that the timing loop adds by itself (a no-op case)."""
     samples = time_interleaved_samples({"noop": lambda: None}, rounds=7, min_time=min_time)
@@ -142,6 +147,7 @@ class Row:
     seconds: float  # nan when not timed
     spread: float = math.nan  # IQR / median of the samples
     note: str = ""  # why it was not timed, e.g. "WRONG"
+    p90: float = math.nan  # the 90th percentile of the samples
 
 
 def format_seconds(seconds: float) -> str:
@@ -170,6 +176,10 @@ def _cell(row: Row | None, base: Row | None) -> str:
         text += f"  {ratio:5.2f}x" if ratio >= 0.1 else f"  {ratio:.2g}x"  # 0.0031x, not 0.00x
     if not math.isnan(row.spread) and row.spread > 0.1:
         text += f" ±{row.spread:.0%}"  # only flag the noisy ones
+    if not math.isnan(row.p90):
+        text += f"  p90 {format_seconds(row.p90)}"
+        if base is not None and not math.isnan(base.p90):
+            text += f" {row.p90 / base.p90:.2f}x"
     return text
 
 
@@ -177,7 +187,8 @@ def print_table(rows: Sequence[Row], baseline: str | None = "numpy", title: str 
     """One line per (workload, dtype, mode), one column per system: median and ratio.
 
     The ratio is time / baseline time (above 1 is slower than the baseline); a
-    ``±`` shows the IQR of the samples where it is over 10% of the median.
+    ``±`` shows the IQR of the samples where it is over 10% of the median, and
+    ``p90`` the 90th percentile (with its ratio to the baseline's 90th percentile).
     """
     systems = _systems(rows, baseline)
     by_key: dict[tuple[str, str, str], dict[str, Row]] = {}
@@ -191,6 +202,6 @@ def print_table(rows: Sequence[Row], baseline: str | None = "numpy", title: str 
     if title:
         print(f"\n{title}")
     if baseline:
-        print(f"(median per call; ratio = time / {baseline} time, lower is faster)")
+        print(f"(median per call, then 90th percentile; ratio = time / {baseline} time, lower is faster)")
     for line in [header, ["-" * w for w in widths], *lines]:
         print("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))

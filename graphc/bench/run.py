@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 import graphc
-from graphc.bench import bench_environ, harness, machine, scaling, selftest
+from graphc.bench import bench_environ, busy, harness, machine, scaling, selftest
 from graphc.bench.harness import Row
 from graphc.bench.peers import PEERS, PeerImpl
 from graphc.bench.workloads import WORKLOADS
@@ -90,6 +90,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the machine's description")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write plots to DIR (needs matplotlib: the plot extra)")
     p.add_argument("--plot-format", type=_names(PLOT_FORMATS), default=["png"], metavar="png,svg")
+    p.add_argument("--busy", type=int, default=0, metavar="K",
+                   help="also time every case with K cores kept busy by spinning processes (rows 'busy K')")
     p.add_argument("--no-selftest", action="store_true", help="skip the finite-difference check of NumPy by hand")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.add_argument("--pytensor-cold", action="store_true",
@@ -164,7 +166,15 @@ def measure(workload: str, dtype_name: str, args: argparse.Namespace, systems: l
             cases[system] = lambda fn=fn, prepared=prepared: fn(prepared)
         samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
         for system, s in samples.items():
-            rows.append(Row(workload, dtype_name, mode, system, float(np.median(s)), harness.spread(s)))
+            rows.append(Row(workload, dtype_name, mode, system, float(np.median(s)), harness.spread(s),
+                            p90=harness.p90(s)))
+        if args.busy:  # the same cases right after, with cores taken
+            status(f"timing {mode} with {args.busy} core(s) kept busy")
+            with busy.spinning(args.busy):
+                samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
+            for system, s in samples.items():
+                rows.append(Row(workload, dtype_name, f"{mode} busy {args.busy}", system, float(np.median(s)),
+                                harness.spread(s), p90=harness.p90(s)))
     return rows
 
 

@@ -1,17 +1,33 @@
-"""BLAS gemm for generated kernels, called the way Numba's own np.dot calls it.
+"""BLAS gemm for generated kernels: NumPy's own OpenBLAS, so a program has one BLAS pool.
 
-Numba's np.dot compiles a family of checking and copying helpers for every layout
-combination it meets: over a second of compile time per matmul here. The generated
-kernels know their layouts statically, so they call Numba's C helper ``numba_xxgemm``
-(which forwards to SciPy's cython_blas dgemm/sgemm, the BLAS np.dot uses) directly.
-The call is a symbol resolved at link time, so kernels using it stay disk-cacheable.
-``gemm_call`` is that call as an intrinsic taking the arrays themselves (a pointer
-taken apart from its array would let Numba free the array first, and ``a.ctypes``
-costs several times the compile time); ``emit_gemm`` writes it into a kernel.
+A program that uses graphc also uses NumPy, and NumPy's wheels bundle an OpenBLAS of
+their own (``numpy.libs/libscipy_openblas64_*.so``) with its own pool of worker threads.
+Numba's np.dot calls SciPy's OpenBLAS instead: a second pool on the same cores, whose
+idle workers spin (~0.1 s after each call by default) while the other pool's workers
+wait for a core. So the kernels call NumPy's library, through its CBLAS interface
+(64-bit integers), and graphc's gemms and the user's NumPy products share one pool.
+
+Numba's np.dot would also compile a family of checking and copying helpers for every
+layout combination it meets (over a second of compile time per matmul); the kernels
+know their layouts statically. ``gemm_call`` is the call as an intrinsic taking the
+arrays themselves (a pointer taken apart from its array would let Numba free the array
+first, and ``a.ctypes`` costs several times the compile time); ``emit_gemm`` writes it
+into a kernel. It calls the symbols ``graphc_cblas_dgemm`` / ``graphc_cblas_sgemm``,
+registered with LLVM when this module is imported and resolved when a kernel is
+linked, so kernels stay disk-cacheable. Where NumPy's OpenBLAS cannot be found (a NumPy
+built against another BLAS), the same symbols point at a Numba ``cfunc`` that forwards
+to SciPy's BLAS (``numba_xxgemm``): the kernels' machine code is the same either way,
+and ``LIBRARY`` says which one runs.
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
+
+import llvmlite.binding as llvm
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -19,38 +35,128 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-_CHAR, _INTP, _VOIDP = ir.IntType(8), ir.IntType(types.intp.bitwidth), ir.IntType(8).as_pointer()
-_XXGEMM = ir.FunctionType(ir.IntType(32), [_CHAR, _CHAR, _CHAR, _INTP, _INTP, _INTP, _VOIDP, _VOIDP, _INTP,
-                                           _VOIDP, _INTP, _VOIDP, _VOIDP, _INTP])
+_ORDER_COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS enums
+_PREFIXES = ("scipy_", "")  # NumPy >= 2 wheels prefix their OpenBLAS symbols with scipy_
+
+
+def _cblas_gemm_type(dtype: types.Type) -> types.Signature:
+    """cblas_xgemm(order, transa, transb, m, n, k, alpha, a*, lda, b*, ldb, beta, c*, ldc), ILP64."""
+    ptr, i64, enum = types.CPointer(dtype), types.int64, types.int32
+    return types.void(enum, enum, enum, i64, i64, i64, dtype, ptr, i64, ptr, i64, dtype, ptr, i64)
+
+
+def _xxgemm_type(dtype: types.Type) -> types.Signature:
+    """numba_xxgemm's (kind, transa, transb, m, n, k, alpha*, a*, lda, b*, ldb, beta*, c*, ldc)."""
+    ptr = types.CPointer(dtype)
+    return types.intc(types.char, types.char, types.char, types.intp, types.intp, types.intp,
+                      ptr, ptr, types.intp, ptr, types.intp, ptr, ptr, types.intp)
+
+
+def _numpy_openblas() -> tuple[str, ctypes.CDLL, dict[str, int]] | None:
+    """NumPy's bundled OpenBLAS (its path, handle and gemm addresses), if it has one
+    with the 64-bit CBLAS interface."""
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    candidates = glob.glob(os.path.join(root, "numpy.libs", "*openblas64*"))
+    candidates += glob.glob(os.path.join(os.path.dirname(np.__file__), ".dylibs", "*openblas64*"))
+    for path in sorted(candidates):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, no second copy
+        except OSError:
+            continue
+        for prefix in _PREFIXES:
+            try:
+                gemms = {k: ctypes.cast(getattr(lib, f"{prefix}cblas_{k}gemm64_"), ctypes.c_void_p).value
+                         for k in "ds"}
+            except AttributeError:
+                continue
+            return path, lib, gemms  # type: ignore[return-value]
+    return None
+
+
+def _scipy_forwarder(kind: str, dtype: types.Type) -> int:
+    """The address of a cfunc with the CBLAS gemm signature that calls Numba's
+    numba_xxgemm (SciPy's BLAS)."""
+    xxgemm = types.ExternalFunction("numba_xxgemm", _xxgemm_type(dtype))
+    code, np_dtype = ord(kind), np.float64 if kind == "d" else np.float32
+
+    def forward(order, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # noqa: N803
+        scalars = np.empty(2, dtype=np_dtype)
+        scalars[0], scalars[1] = alpha, beta
+        ta, tb = 110 if transa == _NO_TRANS else 116, 110 if transb == _NO_TRANS else 116
+        xxgemm(code, ta, tb, m, n, k, scalars[0:].ctypes, a, lda, b, ldb, scalars[1:].ctypes, c, ldc)
+
+    return numba.cfunc(_cblas_gemm_type(dtype), nopython=True)(forward).address
+
+
+def _register() -> tuple[str, ctypes.CDLL | None]:
+    found = _numpy_openblas()
+    if found is not None:
+        path, lib, addresses = found
+        library = f"NumPy's OpenBLAS ({os.path.basename(path)})"
+    else:
+        lib, addresses = None, {k: _scipy_forwarder(k, t) for k, t in (("d", types.float64), ("s", types.float32))}
+        library = "SciPy's BLAS through Numba's numba_xxgemm (NumPy has no bundled OpenBLAS here)"
+    for kind, address in addresses.items():
+        llvm.add_symbol(f"graphc_cblas_{kind}gemm", address)
+    return library, lib
+
+
+LIBRARY, _LIB = _register()  # which BLAS the kernels call, for graphc.runtime.threads and the user
+
+
+def blas_threads() -> int | None:
+    """The thread count of the BLAS pool the kernels call (None where graphc cannot read it)."""
+    for prefix in _PREFIXES:
+        get = getattr(_LIB, f"{prefix}openblas_get_num_threads64_", None) if _LIB is not None else None
+        if get is not None:
+            get.restype = ctypes.c_int
+            return int(get())
+    return None
+
+
+def set_blas_threads(n: int) -> bool:
+    """Set the thread count of the BLAS pool the kernels call (NumPy's: it is shared with
+    the program's NumPy code). False where graphc cannot set it."""
+    for prefix in _PREFIXES:
+        set_ = getattr(_LIB, f"{prefix}openblas_set_num_threads64_", None) if _LIB is not None else None
+        if set_ is not None:
+            set_.argtypes = [ctypes.c_int]
+            set_(n)
+            return True
+    return False
+
+
+_I32, _I64, _VOIDP = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
 
 
 @intrinsic
 def gemm_call(typingctx, transa, transb, m, n, k, a, lda, b, ldb, c, ldc):
-    """Column-major c = op(a) @ op(b) (BLAS's own argument order; ``trans*`` are the
-    codes of 'n' or 't'), with alpha 1 and beta 0, in the arrays' dtype (float32 or
-    float64). The arrays are arguments, so they stay alive until gemm returns."""
+    """Column-major c = op(a) @ op(b) (BLAS's own argument order; ``trans*`` are CBLAS's
+    codes, 111 for no transpose and 112 for transpose), with alpha 1 and beta 0, in the
+    arrays' dtype (float32 or float64). The arrays are arguments, so they stay alive
+    until gemm returns."""
     arrays = (a, b, c)
     if not all(isinstance(x, types.Array) and x.dtype == a.dtype for x in arrays):
         return None
     if a.dtype not in (types.float32, types.float64):
         return None
-    kind = ord("s" if a.dtype == types.float32 else "d")
+    kind = "s" if a.dtype == types.float32 else "d"
 
     def codegen(context, builder, sig, args):
         ta, tb, mm, nn, kk, va, la, vb, lb, vc, lc = args
-        ints = [context.cast(builder, v, t, types.intp) for v, t in zip((mm, nn, kk, la, lb, lc),
-                                                                             (sig.args[2], sig.args[3], sig.args[4],
-                                                                              sig.args[6], sig.args[8], sig.args[10]))]
-        codes = [builder.trunc(context.cast(builder, v, t, types.intp), _CHAR) for v, t in ((ta, sig.args[0]),
-                                                                                          (tb, sig.args[1]))]
+        ints = [context.cast(builder, v, t, types.int64) for v, t in zip((mm, nn, kk, la, lb, lc),
+                                                                              (sig.args[2], sig.args[3], sig.args[4],
+                                                                               sig.args[6], sig.args[8], sig.args[10]))]
+        codes = [builder.trunc(context.cast(builder, v, t, types.int64), _I32) for v, t in ((ta, sig.args[0]),
+                                                                                           (tb, sig.args[1]))]
         pointers = [builder.bitcast(make_array(t)(context, builder, v).data, _VOIDP)
                     for v, t in ((va, sig.args[5]), (vb, sig.args[7]), (vc, sig.args[9]))]
         scalar = context.get_value_type(sig.args[5].dtype)
-        one = cgutils.alloca_once_value(builder, ir.Constant(scalar, 1.0))
-        zero = cgutils.alloca_once_value(builder, ir.Constant(scalar, 0.0))
-        fn = cgutils.get_or_insert_function(builder.module, _XXGEMM, "numba_xxgemm")
-        builder.call(fn, [ir.Constant(_CHAR, kind), *codes, *ints[:3], builder.bitcast(one, _VOIDP), pointers[0],
-                          ints[3], pointers[1], ints[4], builder.bitcast(zero, _VOIDP), pointers[2], ints[5]])
+        cblas = ir.FunctionType(ir.VoidType(), [_I32, _I32, _I32, _I64, _I64, _I64, scalar, _VOIDP, _I64, _VOIDP,
+                                                _I64, scalar, _VOIDP, _I64])
+        fn = cgutils.get_or_insert_function(builder.module, cblas, f"graphc_cblas_{kind}gemm")
+        builder.call(fn, [ir.Constant(_I32, _ORDER_COL_MAJOR), *codes, *ints[:3], ir.Constant(scalar, 1.0),
+                          pointers[0], ints[3], pointers[1], ints[4], ir.Constant(scalar, 0.0), pointers[2], ints[5]])
         return context.get_dummy_value()
 
     return types.none(transa, transb, m, n, k, a, lda, b, ldb, c, ldc), codegen
@@ -64,9 +170,9 @@ def emit_gemm(w, dtype: np.dtype, m: str, n: str, k: str, a: str, a_transposed: 
     so it computes c^T = b^T a^T: a buffer stored as the matrix is 'n' to it, one stored
     transposed 't', with the leading dimension of its rows."""
     w.imports.add("gemm_call")
-    ta, lda = ("t", m) if a_transposed else ("n", k)
-    tb, ldb = ("t", k) if b_transposed else ("n", n)
-    call = ", ".join([str(ord(tb)), str(ord(ta)), n, m, k, b, _ld(ldb), a, _ld(lda), c, _ld(n)])
+    ta, lda = (_TRANS, m) if a_transposed else (_NO_TRANS, k)
+    tb, ldb = (_TRANS, k) if b_transposed else (_NO_TRANS, n)
+    call = ", ".join([str(tb), str(ta), n, m, k, b, _ld(ldb), a, _ld(lda), c, _ld(n)])
     kind = "s" if dtype == np.float32 else "d"
     w.emit(f"gemm_call({call})  # BLAS {kind}gemm: {what}", depth)
 

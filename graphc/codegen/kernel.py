@@ -28,6 +28,7 @@ from graphc.passes.fusion import Loop, schedule
 
 VECMATH = ("exp", "log", "tanh", "sigmoid")  # graphc.codegen.vecmath: vectorizable, accurate
 SUFFIX = {"float64": "f64", "float32": "f32"}
+TERMS_BLOCK = 1024  # a full sum summed apart stores this many terms at a time (see KernelWriter.loop)
 JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reassoc", "contract"}}{parallel})'
 
 
@@ -89,6 +90,7 @@ class KernelWriter:
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
+        self.terms: dict[Node, str] = {}  # full sums of the current loop summed apart (see loop)
 
     # -- naming -------------------------------------------------------------------
     def base(self, node: Node) -> str:
@@ -296,7 +298,21 @@ class KernelWriter:
             for u in loads)
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
-        chunked = (flat or len(shape) == 1) and self.long_loop(loop)
+        # A full sum in a loop that also stores: LLVM vectorizes such a loop behind a
+        # runtime check that its stores do not overlap its loads, with a serial copy for
+        # when they might; the two copies add in different orders, and which one runs
+        # depends on where the heap put the arrays: the sum's last bits changed from call
+        # to call. So the loop stores the sum's terms, and a loop of loads alone (one
+        # order for a given size) adds them up. A flat or 1-D loop does it in blocks of
+        # TERMS_BLOCK elements in a chunk helper (a small buffer: no fresh pages per call);
+        # a nested one stores all its terms. A long loop (see long_loop) needs none of it:
+        # the check can only fail for arrays closer together than a few vectors, and its
+        # arrays are each hundreds of kilobytes long.
+        long = (flat or len(shape) == 1) and self.long_loop(loop)
+        apart = [r for r in reductions if r.op == "sum" and len(r.attrs["axes"]) == len(shape) and any(
+            lookup(m.op).kind != "reduce" for m in loop.stores)] if not long else []
+        self.terms = {r: self.namer.fresh(f"{self.base(r)}_terms") for r in apart}
+        chunked = long or ((flat or len(shape) == 1) and bool(apart))
         index = self.loop_header(shape, flat, loads, chunked)
         stored: dict[Node, str] = {}
         for r in reductions:
@@ -308,10 +324,13 @@ class KernelWriter:
                 allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
                 self.prologue([f"{target} = {allocation}"])
         if chunked:
-            self.chunked_loop(loop, stored, flat, index[0])
+            self.chunked_loop(loop, stored, flat, index[0], long)
         else:
+            size = self.size_expr(shape)
+            self.prologue([f"{t} = np.empty({size}, dtype={self.np_dtype(r)})" for r, t in self.terms.items()])
             accumulators = {r: stored[r] for r in reductions}
             self.loop_body(loop, stored, accumulators, index, flat, 1 + (1 if flat else len(shape)))
+            self.sum_terms(accumulators, size, 1)
         for m in loop.stores:
             self.finish(m, stored[m], flat)
 
@@ -354,16 +373,20 @@ class KernelWriter:
             return False
         size = math.prod(loop.shape)  # type: ignore[arg-type]
         cost = sum(parallel.TRANSCENDENTAL_COST if m.op in VECMATH else 1 for m in loop.members)
-        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK and parallel.available()
+        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK
 
-    def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
+    def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str, long: bool) -> None:
         """The loop body becomes a helper function over a range [lo, hi) that returns its
-        partial reductions. The kernel calls it once per chunk under numba.prange, one
-        chunk per thread, and combines the partials in chunk order, so results do not
-        depend on which thread ran which chunk."""
+        partial reductions. For a long loop the kernel calls it once per chunk under
+        numba.prange, one chunk per thread, and combines the partials in chunk order, so
+        results do not depend on which thread ran which chunk. The chunks depend on the
+        loop's size only: without threads (graphc.codegen.parallel.available) the same
+        chunks run in a plain loop, so the bits are the same. Another loop (one whose
+        full sums are summed apart in blocks, see loop) is one call over [0, n)."""
         from graphc.codegen import parallel
 
-        self.parallel = True
+        if long:
+            self.parallel = parallel.available()
         helper = self.namer.fresh(f"{self.spec.name}_chunk")
         count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
         local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
@@ -381,14 +404,25 @@ class KernelWriter:
         whole = {a: self.namer.fresh(f"{a}_whole") for a in dict.fromkeys(walked)}
         # the body, written into the helper's lines
         kernel_lines, self.lines = self.lines, []
-        # the chunk's own views, indexed from 0: Numba then knows no index is negative
-        # (x[i] for i in range(lo, hi) checks i < 0 on every element, and vectorizes worse)
-        for a, w in whole.items():
-            self.emit(f"{a} = {w}[{lo}:{hi}]")
+        # the chunk's (or block's) own views, indexed from 0: Numba then knows no index is
+        # negative (x[i] for i in range(lo, hi) checks i < 0 on every element, and
+        # vectorizes worse)
         for r in loop.reductions:
             self.emit(f"{local[r]} = {self.identity(r)}")
-        self.emit(f"for {i} in range({hi} - {lo}):")
-        self.loop_body(loop, stored, local, [i], flat, 2)
+        for r, t in self.terms.items():
+            self.emit(f"{t} = np.empty({TERMS_BLOCK}, dtype={self.np_dtype(r)})")
+        start, stop, length, depth = lo, hi, f"{hi} - {lo}", 1
+        if self.terms:
+            block, length = self.namer.fresh("block"), self.namer.fresh("length")
+            self.emit(f"for {block} in range({lo}, {hi}, {TERMS_BLOCK}):")
+            self.emit(f"{length} = min({TERMS_BLOCK}, {hi} - {block})", 2)
+            start, stop, depth = block, f"{block} + {length}", 2
+        for a, w in whole.items():
+            self.emit(f"{a} = {w}[{start}:{stop}]", depth)
+        self.emit(f"for {i} in range({length}):", depth)
+        self.loop_body(loop, stored, local, [i], flat, depth + 1)
+        if self.terms:
+            self.sum_terms(local, length, depth)
         self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
         body, self.lines = self.lines, kernel_lines
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
@@ -399,18 +433,31 @@ class KernelWriter:
         call = f"{helper}({', '.join(params)}, "
         results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
         unpack = f"{', '.join(results)}, = " if results else ""
+        if not long:  # one call
+            self.emit(f"{unpack}{call}0, n)")
+            for r, part in zip(loop.reductions, results):
+                self.accumulate(r, part, stored[r], loop.shape, ["0"], flat, 1)
+            return
         size = math.prod(loop.shape)  # type: ignore[arg-type]
-        self.emit(f"{count} = {min(parallel.threads(), size // (parallel.MIN_ELEMENTS // 2))}  # one chunk per thread")
+        self.emit(f"{count} = {parallel.chunks(size)}  # fixed by the size, not by the thread count")
         parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions}
         for r in loop.reductions:
             self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
-        self.emit(f"for {c} in numba.prange({count}):")
+        self.emit(f"for {c} in {'numba.prange' if self.parallel else 'range'}({count}):")
         self.emit(f"{unpack}{call}{c} * n // {count}, ({c} + 1) * n // {count})", 2)
         for r, part in zip(loop.reductions, results):
             self.emit(f"{parts[r]}[{c}] = {part}", 2)
         for r in loop.reductions:
             self.emit(f"for {c} in range({count}):")
             self.accumulate(r, f"{parts[r]}[{c}]", stored[r], loop.shape, [c], flat, 2)
+
+    def sum_terms(self, accumulators: dict[Node, str], size: str, depth: int) -> None:
+        """Add up the ``size`` terms that full sums stored apart (see loop), in order."""
+        for r, terms in self.terms.items():
+            j = self.namer.fresh("j")
+            self.emit(f"for {j} in range({size}):", depth)
+            self.emit(f"{accumulators[r]} += {terms}[{j}]  # {self.comment(r)}: its terms, in order", depth + 1)
+        self.terms = {}
 
     def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node], chunked: bool = False) -> list[str]:
         self.alloc_at = len(self.lines)
@@ -456,6 +503,10 @@ class KernelWriter:
     def accumulate(self, r: Node, element: str, acc: str, shape: Shape, index: list[str], flat: bool,
                    depth: int) -> None:
         axes, keep = r.attrs["axes"], r.attrs["keepdims"]
+        if r in self.terms:  # stored, and added up after its block or loop (see loop)
+            position = "".join(f"{k} * ({self.size_expr(shape[j + 1:])}) + " for j, k in enumerate(index[:-1]))
+            self.emit(f"{self.terms[r]}[{position}{index[-1]}] = {element}  # {self.comment(r)}: a term", depth)
+            return
         if len(axes) == len(shape):
             target = acc
         else:

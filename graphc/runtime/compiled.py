@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from time import perf_counter
 
-# Kernels call SciPy's OpenBLAS (Numba's gemm), and a program's NumPy code calls NumPy's
-# own OpenBLAS: two thread pools on the same cores. By default an idle OpenBLAS worker
-# spins ~0.1 s after each call, so each pool steals the cores the other needs next;
-# `graphc demo` measured W1 at 3.4 ms against 0.9 ms alone. SciPy's library reads this
-# when Numba first loads it (below, through its registries), so graphc asks for workers
-# that sleep at once, unless the user chose a timeout (or SciPy's BLAS is already loaded).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+import numba
+import numpy as np
 
 from graphc.codegen.kernel import KernelSpec, generate
 from graphc.interpret import check_closed, node_list
@@ -26,16 +17,19 @@ from graphc.ir.node import Node
 from graphc.ir.numbering import Numbering
 from graphc.passes import PassLog, optimize, select
 from graphc.runtime import cache as disk
+from graphc.runtime import threads
 from graphc.runtime.arguments import Signature
 from graphc.runtime.caller import make_caller
 
 
 def start_numba() -> None:
-    """Numba's lazy start-up: its registries (and SciPy's BLAS, which they import)."""
+    """Numba's lazy start-up: its registries (and SciPy's BLAS, which they import), and
+    graphc's thread policy on the loop and BLAS pools."""
     from numba.core.registry import cpu_target
 
     cpu_target.typing_context.refresh()
     cpu_target.target_context.refresh()
+    threads.start()
 
 
 def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple[disk.Kernels, dict[str, Callable]]:
@@ -47,6 +41,7 @@ def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple
     it skips Numba's type dispatch, so the caller must pass exactly those types (see
     ``graphc.runtime.caller``). One module may serve several signatures (a graph of
     scalars generates the same source in float32 and float64)."""
+    threads.start()  # the thread policy, on the loop and BLAS pools (once)
     module = disk.load(source, cache)
     try:
         with module.compiling():
