@@ -17,9 +17,10 @@ from graphc.inspect import show, to_dot, to_networkx
 from graphc.ir.node import Node
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
+from graphc.ops.custom import define_op
 
 __version__ = "0.1.0"
 
 __all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
-           "check_grad", "compile", "compile_grad", "grad", "nn", "show", "to_dot", "to_networkx",
+           "check_grad", "compile", "compile_grad", "define_op", "grad", "nn", "show", "to_dot", "to_networkx",
            "warm_up"]

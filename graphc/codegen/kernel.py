@@ -12,9 +12,13 @@ it came from.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import CodeType, ModuleType
 
 import numpy as np
 
@@ -25,7 +29,7 @@ from graphc.ir.op import lookup
 from graphc.ir.shapes import Shape
 from graphc.passes.fusion import Loop, schedule
 
-VECMATH = ("exp", "log", "tanh", "sigmoid")  # graphc.codegen.vecmath: vectorizable, accurate
+HELPERS = ("blas", "views", "vecmath")  # the graphc.codegen modules kernels import helpers from
 SUFFIX = {"float64": "f64", "float32": "f32"}
 JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reassoc", "contract"}}{parallel})'
 
@@ -49,9 +53,12 @@ class ScalarCtx:
         return literal(value, self.dtype)
 
     def fn(self, name: str) -> str:
-        """A math function of this dtype: vectorizable ones from vecmath, else math.*."""
-        if name in VECMATH:
-            fname = f"{name}_{SUFFIX[self.dtype.name]}"
+        """A math function of this dtype: graphc.codegen.vecmath's vectorizable one where
+        it has one, else math.*."""
+        from graphc.codegen import vecmath
+
+        fname = f"{name}_{SUFFIX.get(self.dtype.name)}"
+        if fname in vecmath.__all__:
             self.imports.add(fname)
             return fname
         return f"math.{name}"
@@ -88,6 +95,7 @@ class KernelWriter:
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
+        self.externals: dict[str, str] = {}  # ops' Numba functions the kernel calls, by module-level name
 
     # -- naming -------------------------------------------------------------------
     def base(self, node: Node) -> str:
@@ -103,6 +111,9 @@ class KernelWriter:
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
+
+    def lit(self, value: object, dtype: np.dtype) -> str:
+        return literal(value, dtype)
 
     def dim(self, d: int | str) -> str:
         return str(d) if isinstance(d, int) else self.dims[d]
@@ -138,15 +149,27 @@ class KernelWriter:
             self.flat_names[array] = self.namer.fresh(f"{array}_flat")
         return self.flat_names[array]
 
+    def helper(self, name: str) -> str:
+        """``name``, a helper of graphc.codegen.blas, views or vecmath, imported by the module."""
+        self.imports.add(name)
+        return name
+
     def flat(self, array: str) -> str:
         """A C-contiguous array as a flat vector (a view)."""
-        self.imports.add("flat_view")
-        return f"flat_view({array})"
+        return f"{self.helper('flat_view')}({array})"
 
     def shaped(self, array: str, shape: Shape) -> str:
         """A C-contiguous array viewed with ``shape`` (same size)."""
-        self.imports.add("shaped_view")
-        return f"shaped_view({array}, {self.shape_expr(shape)})"
+        return f"{self.helper('shaped_view')}({array}, {self.shape_expr(shape)})"
+
+    def permuted(self, array: str, axes: tuple[int, ...]) -> str:
+        """An array viewed with its axes permuted."""
+        return f"{self.helper('permuted_view')}({array}, {axes})"
+
+    def fill(self, name: str, shape: Shape, node: Node, value: str, note: str) -> None:
+        """Emit ``filled``'s statements, the first carrying ``note``."""
+        for k, line in enumerate(self.filled(name, shape, node, value)):
+            self.emit(line + (note if k == 0 else ""))
 
     def filled(self, name: str, shape: Shape, node: Node, value: str) -> list[str]:
         """Statements making ``name`` an array of ``shape`` filled with ``value`` (a loop:
@@ -162,6 +185,9 @@ class KernelWriter:
     def write(self) -> list[str]:
         spec = self.spec
         params = [*spec.params, *spec.constants]
+        for n in order(spec.outputs):  # no local variable may hide an op's Numba function
+            if lookup(n.op).kernel is not None:
+                self.namer.used.add(self.kernel_name(n.op))
         for p in params:
             self.values[p] = Value(self.namer.fresh(self.base(p)), p.shape == ())
         for d in spec.dim_params:
@@ -210,23 +236,31 @@ class KernelWriter:
             self.emit(f"{name} = {self.cast(node, expr)}{note}")
         elif node.op == "matmul":
             self.matmul(node, name, args, note)
-        elif node.op == "transpose":
-            axes = node.attrs["axes"]
-            if len(axes) == 2:
-                self.emit(f"{name} = {a[0]}.T{note}")
-            else:
-                self.imports.add("permuted_view")
-                self.emit(f"{name} = permuted_view({a[0]}, {axes}){note}")
-            layout = "F" if len(axes) == 2 and args[0].layout == "C" else "A"
-        elif node.op == "reshape":
-            self.reshape(node, name, args[0], note)
-        elif node.op == "one_hot":
-            self.one_hot(node, name, args[0], note)
+        elif op.kernel is not None:  # a Numba function of the op's own (gc.define_op)
+            self.call_kernel(node, name, args, note)
         elif node.op in ("patches", "patches_adjoint"):
             self.windows(node, name, args[0], note)
         else:
             raise NotImplementedError(f"no code generation for {node.op}")
         self.values[node] = Value(name, node.shape == (), layout)
+
+    def call_kernel(self, node: Node, name: str, args: list[Value], note: str) -> None:
+        """``out`` allocated here, filled by the op's Numba function: kernel(*inputs, out, **attrs)."""
+        function = self.kernel_name(node.op)
+        self.externals[function] = node.op
+        inputs = [v.expr if v.scalar else self.contiguous(v, u) for v, u in zip(args, node.inputs)]
+        out = name if node.shape != () else self.namer.fresh(f"{name}_out")
+        self.emit(f"{out} = {self.alloc(node.shape or (1,), node)}{note}")
+        attrs = [f"{k}={v!r}" for k, v in node.attrs.items()]
+        fills = f"%{self.ids[node]}" + (f" as {out}[0]" if node.shape == () else "")
+        self.emit(f"{function}({', '.join([*inputs, out, *attrs])})  # the op's Numba function fills {fills}")
+        if node.shape == ():
+            self.emit(f"{name} = {out}[0]")
+
+    @staticmethod
+    def kernel_name(op: str) -> str:
+        """The module-level name of an op's Numba function in generated source."""
+        return f"{op}_kernel"
 
     def matmul(self, node: Node, name: str, args: list[Value], note: str) -> None:
         """C = A @ B through BLAS gemm. BLAS is column-major, so C (row-major m x n) is
@@ -264,8 +298,8 @@ class KernelWriter:
 
     def cast(self, node: Node, expr: str) -> str:
         # Numba may widen float32 arithmetic (pow, math.*) to float64: pin the dtype
-        if node.dtype == np.float32 and node.op in ("pow", "elu", "sqrt", "cast"):
-            return expr if node.op == "cast" else f"np.float32({expr})"
+        if node.dtype == np.float32 and lookup(node.op).pin_float32:
+            return f"np.float32({expr})"
         return expr
 
     def contiguous(self, v: Value, node: Node) -> str:
@@ -279,32 +313,6 @@ class KernelWriter:
         index = self.nested_loops(node.shape)
         self.emit(f"{copy}[{', '.join(index)}] = {v.expr}[{', '.join(index)}]", 1 + node.ndim)
         return copy
-
-    def reshape(self, node: Node, name: str, src: Value, note: str) -> None:
-        if src.scalar:
-            for k, line in enumerate(self.filled(name, node.shape, node, src.expr)):
-                self.emit(line + (note if k == 0 else ""))
-        elif node.shape == ():
-            self.emit(f"{name} = {self.flat(self.contiguous(src, node.inputs[0]))}[0]{note}")
-        else:
-            self.emit(f"{name} = {self.shaped(self.contiguous(src, node.inputs[0]), node.shape)}{note}")
-
-    def one_hot(self, node: Node, name: str, labels: Value, note: str) -> None:
-        classes = node.attrs["classes"]
-        one = literal(1, node.dtype)
-        for k, line in enumerate(self.filled(name, node.shape, node, literal(0, node.dtype))):
-            self.emit(line + (note if k == 0 else ""))
-        if labels.scalar:
-            self.emit(f"if 0 <= {labels.expr} < {classes}:")
-            self.emit(f"{name}[{labels.expr}] = {one}", 2)
-            return
-        flat_labels = self.flat(self.contiguous(labels, node.inputs[0]))
-        rows, label = self.namer.fresh(f"{name}_rows"), self.namer.fresh("label")
-        self.imports.add("shaped_view")
-        self.emit(f"{rows} = shaped_view({name}, ({self.size_expr(node.inputs[0].shape)}, {classes}))")
-        self.emit(f"for i, {label} in enumerate({flat_labels}):")
-        self.emit(f"if 0 <= {label} < {classes}:", 2)
-        self.emit(f"{rows}[i, {label}] = {one}", 3)
 
     def windows(self, node: Node, name: str, src: Value, note: str) -> None:
         """patches copies each window element from its pixel (0 in the padding);
@@ -398,7 +406,7 @@ class KernelWriter:
         if not all(isinstance(d, int) for d in loop.shape):
             return False
         size = math.prod(loop.shape)  # type: ignore[arg-type]
-        cost = sum(parallel.TRANSCENDENTAL_COST if m.op in VECMATH else 1 for m in loop.members)
+        cost = sum(lookup(m.op).cost for m in loop.members)
         return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK and parallel.available()
 
     def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
@@ -480,7 +488,7 @@ class KernelWriter:
                          for j, d in enumerate(ushape))
 
     def identity(self, r: Node) -> str:
-        return literal(0 if r.op == "sum" else _lowest(r.dtype), r.dtype)
+        return literal(lookup(r.op).identity(r.dtype), r.dtype)
 
     def init_reduction(self, r: Node, stored: dict[Node, str]) -> None:
         identity = self.identity(r)
@@ -506,11 +514,8 @@ class KernelWriter:
         else:
             idx = [("0" if keep else None) if k in axes else index[k] for k in range(len(shape))]
             target = f"{acc}[{', '.join(i for i in idx if i is not None)}]"
-        if r.op == "sum":
-            self.emit(f"{target} += {element}  # {self.comment(r)}", depth)
-        else:  # max, NaN-propagating like np.max
-            self.emit(f"if {element} > {target} or {element} != {element}:  # {self.comment(r)}", depth)
-            self.emit(f"{target} = {element}", depth + 1)
+        for k, line in enumerate(lookup(r.op).combine(target, element)):
+            self.emit(line + (f"  # {self.comment(r)}" if k == 0 else ""), depth)
 
     def finish(self, m: Node, name: str, flat: bool) -> None:
         """After the loop: give stored members their final form."""
@@ -531,8 +536,34 @@ def _single(shape: Shape) -> bool:
     return all(d == 1 for d in shape)
 
 
-def _lowest(dtype: np.dtype) -> float:
-    return -math.inf if dtype.kind == "f" else int(np.iinfo(dtype).min)
+def fingerprint(fn: object) -> str:
+    """A digest of a Python (or @numba.njit) function's source and code object."""
+    py = getattr(fn, "py_func", fn)
+    try:
+        text = inspect.getsource(py)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        text = ""
+    digest = hashlib.sha256(text.encode())
+    _digest_code(digest, py.__code__)  # type: ignore[union-attr]
+    for cell in getattr(py, "__closure__", None) or ():
+        digest.update(repr(cell.cell_contents).encode())
+    return digest.hexdigest()[:16]
+
+
+def _digest_code(digest: hashlib._Hash, code: CodeType) -> None:
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for const in code.co_consts:  # nested functions by content, not by address
+        if isinstance(const, CodeType):
+            _digest_code(digest, const)
+        else:
+            digest.update(repr(const).encode())
+
+
+def helper_modules() -> list[ModuleType]:
+    """The modules generated kernels import helpers from (their files are part of the
+    disk cache key: see graphc.runtime.cache)."""
+    return [importlib.import_module(f"graphc.codegen.{m}") for m in HELPERS]
 
 
 def generate(kernels: Sequence[KernelSpec]) -> str:
@@ -540,19 +571,23 @@ def generate(kernels: Sequence[KernelSpec]) -> str:
     everything = [o for k in kernels for o in k.outputs]
     ids = {n: i for i, n in enumerate(order(everything))}
     imports: set[str] = set()
+    externals: dict[str, str] = {}
     bodies = []
     for spec in kernels:
         spec.constants = [n for n in order(spec.outputs) if n.op == "const" and n.shape != () and n not in spec.params]
-        bodies.append("\n".join(KernelWriter(spec, ids, imports).write()))
+        writer = KernelWriter(spec, ids, imports)
+        bodies.append("\n".join(writer.write()))
+        externals.update(writer.externals)
     head = ['"""Generated by graphc: do not edit (the file name is a hash of this text)."""', "",
             "import math  # noqa: F401", "", "import numba", "import numpy as np"]
-    blas = sorted(i for i in imports if i.startswith("gemm_"))
-    views = sorted(i for i in imports if i.endswith("_view"))
-    vecmath = sorted(i for i in imports if i not in blas and i not in views)
-    if blas:
-        head.append(f"from graphc.codegen.blas import {', '.join(blas)}")
-    if views:
-        head.append(f"from graphc.codegen.views import {', '.join(views)}")
-    if vecmath:
-        head.append(f"from graphc.codegen.vecmath import {', '.join(vecmath)}")
+    for module in helper_modules():
+        names = sorted(i for i in imports if hasattr(module, i))
+        if names:
+            head.append(f"from {module.__name__} import {', '.join(names)}")
+    if externals:  # the fingerprint puts the function's code in the file's name (its cache key)
+        head.append("from graphc.ir.op import lookup")
+        for function, op in sorted(externals.items()):
+            kernel = lookup(op).kernel
+            head.append(f"{function} = lookup({op!r}).kernel  # {getattr(kernel, '__name__', op)}, "
+                        f"code {fingerprint(kernel)}")
     return "\n".join(head) + "\n\n\n" + "\n\n\n".join(bodies) + "\n"

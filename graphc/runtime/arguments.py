@@ -31,7 +31,7 @@ class Signature:
         # named dims a reduction without identity (max) runs over: a call may not make them 0
         self.nonempty: dict[str, Node] = {}
         for node in order(outputs):
-            if lookup(node.op).extra.get("nonempty"):
+            if lookup(node.op).nonempty:
                 x = node.inputs[0]
                 for axis in node.attrs["axes"]:
                     if isinstance(x.shape[axis], str):
