@@ -5,7 +5,7 @@ Here only the forward graph is written: gc.compile_grad derives the backward gra
 and compiles the lecture's forward()/backward() pair, two kernels with a tape of
 saved intermediates in between.
 
-    python examples/two_layer_net.py [--steps 50] [--backend numba|interpret]
+    python examples/two_layer_net.py [--steps 50] [--backend numba|interpret] [--quick]
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     parser.add_argument("--backend", choices=["numba", "interpret"], default="numba")
+    parser.add_argument("--quick", action="store_true", help="20 steps")
     args = parser.parse_args()
+    if args.quick:
+        args.steps = 20
 
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT))

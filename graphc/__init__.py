@@ -11,9 +11,10 @@ compile it to Numba kernels.
 from graphc import nn
 from graphc.autodiff import grad
 from graphc.compiler import compile, compile_grad, warm_up
-from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
+from graphc.draw import draw
+from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, IndexRangeError, ShapeError
 from graphc.gradcheck import check_grad
-from graphc.inspect import show, to_dot, to_networkx
+from graphc.inspect import explain, show, to_dot, to_networkx
 from graphc.ir.node import Node
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
@@ -21,6 +22,7 @@ from graphc.ops.custom import define_op
 
 __version__ = "0.1.0"
 
-__all__ = [*_ops, "ArgumentError", "DTypeError", "GraphError", "GraphcError", "Node", "ShapeError",
-           "check_grad", "compile", "compile_grad", "define_op", "grad", "nn", "show", "to_dot", "to_networkx",
-           "warm_up"]
+__all__ = [*_ops,
+           "ArgumentError", "DTypeError", "GraphError", "GraphcError", "IndexRangeError", "Node", "ShapeError",
+           "check_grad", "compile", "compile_grad", "define_op", "draw", "explain", "grad", "nn", "show", "to_dot",
+           "to_networkx", "warm_up"]

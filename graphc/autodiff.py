@@ -4,7 +4,10 @@
 order from the scalar ``y``. At each node it takes the upstream gradient, applies the
 op's VJP rule from the registry (add distributes, max routes, mul switches, ...) and
 hands one cotangent to each input; where a value feeds several consumers the
-cotangents meet in an explicit sum node. Nothing is computed: the result is ordinary
+cotangents meet in an explicit sum node. Where a VJP hands its input a gradient on
+unchanged (add distributes ``g`` to both inputs), the cotangent is an ``identity`` node
+of that input, so each gate application, and each variable's gradient, is a node of
+its own (the simplification pass removes them before code generation). Nothing is computed: the result is ordinary
 graph nodes, tagged ``role="backward"`` with their gate ``pattern`` and the node
 ``of`` whose gradient they compute, so they can be printed, compiled, or
 differentiated again.
@@ -21,7 +24,7 @@ import networkx as nx
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
 from graphc.ir.graph import build, toposort
-from graphc.ir.node import Node, constant, provenance
+from graphc.ir.node import Node, apply, constant, provenance
 from graphc.ir.op import lookup
 from graphc.ir.shapes import dimwise_bindings, format_shape
 from graphc.ops.structural import broadcast_to, reshape
@@ -117,6 +120,10 @@ def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> di
                 ct = op.vjp(node, g, i) if op.vjp else None
                 if ct is not None and ct.shape != x.shape and _bound_alike(ct.shape, x.shape, node):
                     ct = reshape(ct, x.shape)  # x has a named dim the graph bound to a size: (5, 3) -> (N, 3)
+                if ct is not None and ct.of is not x:
+                    # the VJP handed on a node it did not make (add's g): mark the gate's
+                    # application to x with a node of its own (the passes remove it)
+                    ct = apply("identity", ct)
             if ct is None:
                 continue
             if ct.shape != x.shape or ct.dtype != x.dtype:

@@ -7,32 +7,37 @@ from collections.abc import Sequence
 from graphc.errors import GraphError
 from graphc.interpret import Interpreted
 from graphc.ir.node import Node
+from graphc.passes import select
 
 BACKENDS = ("numba", "interpret")
 
 
 def compile(inputs: Sequence[Node], outputs: Sequence[Node] | Node, backend: str = "numba",  # noqa: A001
-            cache: bool = True):
+            cache: bool = True, passes: str | Sequence[str] = "all"):
     """A function of ``inputs`` returning ``outputs`` (a tuple, or one array for one node).
 
     backend "numba" (default) generates and jits one kernel; "interpret" evaluates the
     graph node by node with NumPy (the baseline). ``cache=False`` bypasses the disk cache.
+    ``passes`` (numba backend): "all" (default), "none", or a list of names among
+    "simplify", "fold", "cse", "fusion"; ``gc.explain(f)`` tells what each changed.
     """
+    chosen = select(passes)
     if backend == "interpret":
         return Interpreted(inputs, outputs)
     if backend == "numba":
         from graphc.runtime.compiled import Compiled
 
-        return Compiled(inputs, outputs, cache=cache)
+        return Compiled(inputs, outputs, cache=cache, passes=chosen)
     raise GraphError(f"compile: unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
 def compile_grad(loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True):
-    """The lecture's forward()/backward() pair for ``loss``: see graphc.runtime.step."""
+                 cache: bool = True, passes: str | Sequence[str] = "all"):
+    """The lecture's forward()/backward() pair for ``loss``: see graphc.runtime.step.
+    ``passes`` as for ``gc.compile``."""
     from graphc.runtime.step import GradStep
 
-    return GradStep(loss, inputs, wrt, backend=backend, cache=cache)
+    return GradStep(loss, inputs, wrt, backend=backend, cache=cache, passes=select(passes, "compile_grad"))
 
 
 def warm_up() -> None:

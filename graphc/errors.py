@@ -26,3 +26,17 @@ class ArgumentError(GraphcError, ValueError):
 
 class GraphError(GraphcError, ValueError):
     """A malformed graph: a cycle, an unknown op, grad of a non-scalar, a disconnected wrt."""
+
+
+class IndexRangeError(ArgumentError, IndexError):
+    """An index outside its axis when the graph runs: an entry of a gather's index array,
+    or a fixed slice of a named dim that the call made too small. Compiled kernels raise
+    it with the runtime values as separate arguments; the message is them joined."""
+
+    def __str__(self) -> str:
+        return "".join(str(a) for a in self.args)
+
+
+class CacheWarning(UserWarning):
+    """The kernel cache cannot be used safely (its directory is shared, read-only, not a
+    directory): graphc compiles without it."""

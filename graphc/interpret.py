@@ -65,22 +65,30 @@ class Interpreted:
         self.signature = Signature(self.inputs, self.outputs)
         self._steps = [(n, lookup(n.op)) for n in self.order if n.op != "input"]
 
-    def __call__(self, *args: object) -> np.ndarray | tuple[np.ndarray, ...]:
-        arrays, dims = self.signature.check(args)
+    def __call__(self, *args: object, **kwargs: object) -> np.ndarray | tuple[np.ndarray, ...]:
+        arrays, dims = self.signature.check(args, kwargs)
         values = self.evaluate(arrays, dims)
-        results: list[np.ndarray] = []
-        for n in self.outputs:
-            v = values[n]
-            # fresh, writable arrays out, as the compiled kernels give: not a read-only constant
-            # or broadcast view, nor a view of an argument or of another output
-            if not v.flags.writeable or any(np.may_share_memory(v, o) for o in (*arrays, *results)):
-                v = v.copy()
-            results.append(v)
+        results = fresh_results([values[n] for n in self.outputs], arrays)
         return results[0] if self.single else tuple(results)
 
     def evaluate(self, arrays: Sequence[np.ndarray], dims: dict[str, int]) -> dict[Node, np.ndarray]:
         """Every node's value, given the checked input arrays and the bound dims."""
         return evaluate(self._steps, dict(zip(self.inputs, arrays)), dims)
+
+
+def fresh_results(values: Sequence[np.ndarray], given: Sequence[object]) -> list[np.ndarray | np.generic]:
+    """Results as the compiled kernels give them: a 0-d value as a NumPy scalar (as np.sum
+    gives), an array fresh and writable: not a read-only constant or broadcast view, nor a
+    view of a ``given`` array or of another result."""
+    results: list = []
+    for v in values:
+        if v.ndim == 0:
+            results.append(v[()])
+            continue
+        if not v.flags.writeable or any(np.may_share_memory(v, o) for o in (*given, *results)):
+            v = v.copy()
+        results.append(v)
+    return results
 
 
 def evaluate(steps: Sequence[tuple[Node, Op]], values: dict[Node, np.ndarray],

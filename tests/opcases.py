@@ -124,6 +124,9 @@ def sample(domain: str, shape: tuple[int, ...], dtype: str, rng: np.random.Gener
         v = rng.integers(0, 2, size).astype(float)
     elif domain.startswith("labels"):  # int labels in [0, K)
         v = rng.integers(0, int(domain[6:]), size)
+    elif domain.startswith("index"):  # int indices in [-K, K): negative ones count from the end
+        k = int(domain[5:])
+        v = rng.integers(-k, k, size)
     elif domain == "int":
         v = rng.integers(-5, 6, size)
     elif domain == "nonfinite":  # IEEE specials among normal values: NumPy's results are the reference
@@ -273,6 +276,9 @@ for _name, _sa, _sb in (("2d_2d", (3, 4), (4, 5)), ("2d_1d", (3, 4), (4,)), ("1d
     case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul",))
 
 # -- transpose, reshape, broadcast_to --------------------------------------------------------------
+# identity: the mark of a gate that hands a gradient on unchanged (see graphc.autodiff)
+case("identity", lambda x: apply("identity", x) * 2.0, lambda x: x * 2.0, (("N", 4),), ("real",), ("identity",))
+
 case("transpose_2d", gc.transpose, np.transpose, ((3, 4),), ("real",), ("transpose",))
 case("transpose_named", gc.transpose, np.transpose, (("N", 4),), ("real",), ("transpose",))
 for _axes in ((1, 0, 2), (2, 0, 1), (0, 2, 1), (-1, 0, 1)):
@@ -364,6 +370,98 @@ for _name, _shape, _k, _st, _pad in (("k3_pad1", ("N", 2, 5, 6), (3, 3), (1, 1),
          lambda g, i=_image, k=_k, s=_st, p=_pad: apply("patches_adjoint", g, image=i, kernel=k, stride=s, padding=p),
          lambda g, i=_image, k=_k, s=_st, p=_pad: _windows_adjoint_ref(g, i, k, s, p), (_windows,), ("real",),
          ("patches_adjoint",))
+
+
+# -- indexing: slices, integers, new axes; gathers by index arrays and int64 nodes ------------------------
+_I4 = np.array([0, 2, 2, -1])  # a repeated and a negative index: their gradients sum
+for _name, _shape, _key in (("int", (3, 4), 1), ("cols", (3, 4), (slice(None), slice(1, 3))),
+                            ("ellipsis_step", (2, 3, 5), (Ellipsis, slice(None, None, 2))),
+                            ("newaxis_negative", (3, 5), (None, -1, slice(None, None, -2))),
+                            ("scalar", (3, 4), (1, -2)), ("descending", (6, 2), (slice(4, 0, -2), None)),
+                            ("empty", (3, 4), (slice(2, 1),)),
+                            ("named_first", ("N", 4), (0, slice(1, 3))), ("named_last", ("N", 4), (-1,)),
+                            ("named_head", ("N", 4), (slice(None, 1), slice(None, None, -1))),
+                            ("named_reversed", ("N", 4), (slice(None, None, -1), 2)),
+                            ("named_newaxis", ("N", 4), (slice(None), None, slice(3, 0, -1))),
+                            ("rows_const", (3, 4), (_I4,)),
+                            ("pair_const", (4, 5), (np.arange(4), np.array([4, 0, -1, 2]))),
+                            ("middle_const", (3, 4, 5), (slice(None), np.array([[0, 3], [3, 3]]))),
+                            ("nonadjacent", (3, 4, 5), (_I4[:2], slice(None), 0)),
+                            ("int_and_array", (3, 4, 5), (slice(None), 2, np.array([0, -1]))),
+                            ("list", (3, 4), ([2, 0],)), ("empty_list", (3, 4), (slice(None), []))):
+    _gathers = any(isinstance(k, (np.ndarray, list)) for k in (_key if isinstance(_key, tuple) else (_key,)))
+    case(f"getitem_{_name}", lambda x, k=_key: x[k], lambda x, k=_key: x[k], (_shape,), ("real",),
+         ("gather",) if _gathers else ("slice",))
+case("getitem_embedding", lambda w, idx: w[idx], lambda w, idx: w[idx], ((5, 3), (2, 3)), ("real", "index5"),
+     ("gather",), dtypes=(None, "int64"))
+case("getitem_pair_nodes", lambda p, r, c: p[r, c], lambda p, r, c: p[r, c], ((4, 5), ("N",), ("N",)),
+     ("real", "index4", "index5"), ("gather",), dtypes=(None, "int64", "int64"))
+case("getitem_labels", lambda p, y: p[np.arange(3), y], lambda p, y: p[np.arange(3), y], ((3, 5), (3,)),
+     ("real", "labels5"), ("gather",), dtypes=(None, "int64"))
+case("getitem_scalar_node", lambda x, i: x[i, 1:], lambda x, i: x[i, 1:], ((3, 4), ()), ("real", "index3"),
+     ("gather", "slice"), dtypes=(None, "int64"))
+for _name, _shape, _ishape, _axis, _dom in (("rows", ("N", 5), ("N", 2), 1, "index5"),
+                                            ("axis0", (3, 4), (2, 4), 0, "index3"),
+                                            ("broadcast", (3, 4), (2, 1), 0, "index3"),
+                                            ("neg_axis", (2, 3, 4), (2, 3, 2), -1, "index4")):
+    case(f"take_along_axis_{_name}", lambda x, i, a=_axis: gc.take_along_axis(x, i, a),
+         lambda x, i, a=_axis: np.take_along_axis(x, np.where(i < 0, i + x.shape[a], i), a),
+         (_shape, _ishape), ("real", _dom), ("take_along_axis", "gather", "iota"), dtypes=(None, "int64"))
+
+
+def _placed(g, shape, key, fill=0.0):
+    out = np.full(shape, fill, g.dtype)
+    out[key] = g
+    return out
+
+
+def _scattered(g, shape, index):
+    out = np.zeros(shape, g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+case("unslice_strided", lambda g: apply("unslice", g, index=((1, 1, 2), (0, 2, 3)), shape=(4, 5), fill=0.0,
+                                       what="unslice"),
+     lambda g: _placed(g, (4, 5), (slice(1, 3), slice(0, 5, 2))), ((2, 3),), ("real",), ("unslice",))
+case("unslice_named", lambda g: apply("unslice", g, index=((0, 1, "N"), None, 2), shape=("N", 3), fill=0.0,
+                                     what="unslice"),
+     lambda g: _placed(g, (g.shape[0], 3), (slice(None), None, 2)), (("N", 1),), ("real",), ("unslice",))
+case("scatter_add_repeated", lambda g: apply("scatter_add", g, gc.const(_I4), axis=1, shape=(2, 3),
+                                             what="scatter_add"),
+     lambda g: _scattered(g, (2, 3), (slice(None), _I4)), ((2, 4),), ("real",), ("scatter_add",))
+
+
+# -- concatenate, stack, split, pad, argmax, argmin -----------------------------------------------------------
+for _name, _shapes, _axis in (("axis0", ((2, 3), (1, 3)), 0), ("named_axis1", (("N", 2), ("N", 3)), 1),
+                              ("three_neg", ((2, 1, 3), (2, 2, 3), (2, 1, 3)), -2)):
+    case(f"concatenate_{_name}", lambda *xs, a=_axis: gc.concatenate(xs, axis=a),
+         lambda *xs, a=_axis: np.concatenate(xs, axis=a), _shapes, ("real",) * len(_shapes), ("concatenate",))
+case("concatenate_promotes", lambda i, x: gc.concatenate([i, x]), lambda i, x: np.concatenate([i.astype(x.dtype), x]),
+     ((2,), (3,)), ("int", "real"), ("concatenate", "cast"), dtypes=("int64", None))
+for _name, _shapes, _axis in (("axis0", ((3,), (3,), (3,)), 0), ("last_named", (("N", 2), ("N", 2)), -1),
+                              ("middle", ((2, 3), (2, 3)), 1)):
+    case(f"stack_{_name}", lambda *xs, a=_axis: gc.stack(xs, axis=a), lambda *xs, a=_axis: np.stack(xs, axis=a),
+         _shapes, ("real",) * len(_shapes), ("stack", "concatenate", "slice"))
+case("split_sections", lambda x: gc.concatenate(gc.split(x, 2)[::-1]), lambda x: np.concatenate(np.split(x, 2)[::-1]),
+     ((4, 3),), ("real",), ("split", "slice"))
+case("split_indices_named", lambda x: gc.concatenate([p * (k + 1) for k, p in enumerate(gc.split(x, [1, 3], axis=1))],
+                                                     axis=1),
+     lambda x: np.concatenate([p * (k + 1) for k, p in enumerate(np.split(x, [1, 3], axis=1))], axis=1),
+     (("N", 5),), ("real",), ("split", "slice"))
+for _name, _shape, _width, _value in (("int", (2, 3), 1, 0), ("pairs_value", (2, 3), ((0, 1), (2, 0)), 0.5),
+                                      ("named", ("N", 3), ((0, 0), (1, 2)), -1), ("pair", (4,), (3, 0), 0)):
+    case(f"pad_{_name}", lambda x, w=_width, v=_value: gc.pad(x, w, constant_values=v),
+         lambda x, w=_width, v=_value: np.pad(x, w, constant_values=v), (_shape,), ("real",), ("pad", "unslice"))
+for _op, _fn, _np in (("argmax", gc.argmax, np.argmax), ("argmin", gc.argmin, np.argmin)):
+    for _name, _shape, _axis, _keep in (("none", (3, 4), None, False), ("axis1", (3, 4), 1, False),
+                                        ("axis0_keep", (2, 3, 4), 0, True), ("named", ("N", 4), -1, False),
+                                        ("named_none_keep", ("N", 2), None, True), ("vector", (5,), 0, False)):
+        case(f"{_op}_{_name}", lambda x, f=_fn, a=_axis, k=_keep: f(x, axis=a, keepdims=k),
+             lambda x, f=_np, a=_axis, k=_keep: f(x, axis=a, keepdims=k), (_shape,), ("ties",), (_op,),
+             out_dtype="int64", grad=False)
+    case(f"{_op}_nonfinite", lambda x, f=_fn: f(x, axis=1), lambda x, f=_np: f(x, axis=1), ((4, 6),), ("nonfinite",),
+         (_op,), out_dtype="int64", grad=False, tags=frozenset({"nonfinite"}))
 
 
 # -- one_hot, where, comparisons, cast ------------------------------------------------------------------

@@ -93,6 +93,69 @@ def test_squared_norm_of_matrix_vector_product():
     np.testing.assert_allclose(dxv, [-0.112, 0.636], rtol=1e-12)
 
 
+# -- the lecture's circuits show exactly the slides' gates ----------------------------------------------
+def _gates(*outputs):
+    """The backward part of a listing: (op, pattern, the listed name of the node it is the grad of)."""
+    g = gc.to_networkx(*outputs)
+    return [(d["op"], d["pattern"], g.nodes[d["of"]]["name"]) for _, d in sorted(g.nodes(data=True))
+            if d["role"] == "backward"]
+
+
+def test_add_mul_circuit_lists_distribute_for_x_and_y_and_switch_for_q_and_z():
+    x, y, z = (gc.input(n) for n in "xyz")
+    q = gc.add(x, y, name="q")
+    f = gc.mul(q, z, name="f")
+    dx, dy, dz = gc.grad(f, [x, y, z])
+    assert _gates(f, dx, dy, dz) == [
+        ("const", "local", "f"),  # the seed df/df = 1
+        ("mul", "switch", "q"),  # df/dq = z
+        ("mul", "switch", "z"),  # df/dz = q
+        ("identity", "distribute", "x"),  # df/dx = df/dq
+        ("identity", "distribute", "y"),  # df/dy = df/dq
+    ]
+    backward_lines = gc.show(f, dx, dy, dz).splitlines()[5:]
+    assert [line.split("#")[1].strip() for line in backward_lines[:-1]] == [
+        "local, grad of %4", "switch, grad of %3", "switch, grad of %2",
+        "distribute, grad of %0", "distribute, grad of %1"]
+    assert backward_lines[-1] == "outputs: %4 %8 %9 %7"
+    assert [d.pattern for d in (dx, dy, dz)] == ["distribute", "distribute", "switch"]
+
+
+def _pattern_per_variable(grads, variables):
+    return {v.name: {n.pattern for n in _backward_nodes_of(d) if n.of is v} for d, v in zip(grads, variables)}
+
+
+def test_sigmoid_neuron_gates_per_variable():
+    w0, w1, w2, x0, x1 = ws = [gc.input(n) for n in ("w0", "w1", "w2", "x0", "x1")]
+    dot = gc.add(gc.add(w0 * x0, w1 * x1, name="wx"), w2, name="dot")
+    f = 1.0 / (1.0 + gc.exp(-dot))
+    grads = gc.grad(f, ws)
+    # the weights and inputs of the products switch; the bias is handed the sum's
+    # gradient: the add gate distributes
+    assert _pattern_per_variable(grads, ws) == {
+        "w0": {"switch"}, "w1": {"switch"}, "x0": {"switch"}, "x1": {"switch"}, "w2": {"distribute"}}
+    gates = _gates(f, *grads)
+    assert ("identity", "distribute", "wx") in gates and ("neg", "distribute", "dot") in gates
+    assert sum(1 for op, p, of in gates if p == "distribute" and op == "identity") == 5  # +1, wx, w2, w0x0, w1x1
+
+
+def test_squared_norm_gates_per_variable():
+    w, x = gc.input("W", (2, 2)), gc.input("x", (2,))
+    q = gc.matmul(w, x, name="q")
+    sq = q ** 2
+    f = gc.sum(sq)
+    dw, dx = gc.grad(f, [w, x])
+    assert _pattern_per_variable([dw, dx], [w, x]) == {"W": {"switch"}, "x": {"switch"}}
+    gates = {(op, p) for op, p, of in _gates(f, dw, dx)}
+    assert ("broadcast_to", "distribute") in gates  # the sum hands every element its gradient
+    g = gc.to_networkx(f, dw, dx)
+    assert all(g.nodes[d["of"]]["name"] in ("W", "x", "q") or d["pattern"] in ("distribute", "local")
+               for _, d in g.nodes(data=True) if d["role"] == "backward")
+    # a value used twice: its gradients meet in a sum gate
+    d2 = gc.grad(gc.sum(q * q), x)
+    assert "sum" in {n.pattern for n in _backward_nodes_of(d2)}
+
+
 # -- every VJP against finite differences -----------------------------------------------------------------
 GRAD_CASES = [c for c in CASES if c.grad_inputs()]
 
@@ -233,7 +296,16 @@ def test_add_distributes_the_same_gradient():
     a, b, c = (gc.input(n, (3,)) for n in "abc")
     y = gc.sum((a + b) * c)
     da, db = gc.grad(y, [a, b])
-    assert da is db  # the add gate hands its upstream gradient to both inputs unchanged
+    # the add gate hands its upstream gradient to both inputs unchanged: one identity
+    # node per input marks it, so each variable's gradient is a node of its own
+    assert da is not db and da.inputs == db.inputs
+    for d, v in ((da, a), (db, b)):
+        assert (d.op, d.pattern, d.of) == ("identity", "distribute", v)
+    assert da.inputs[0].op == "mul" and da.inputs[0].pattern == "switch"
+    # and the passes remove the marks: both gradients are then the same node
+    from graphc.passes import optimize
+    oa, ob = optimize([da, db])
+    assert oa is ob is c  # (the seed 1 times c is c)
     dsub = gc.grad(gc.sum((a - b) * c), b)
     assert dsub.op == "neg" and dsub.pattern == "distribute" and dsub.of is b
     ys = gc.sum(a)  # the sum reduction distributes by broadcasting
@@ -358,8 +430,9 @@ def test_unrelated_branches_get_no_backward_nodes():
     da_plain = gc.grad(y_plain, a)
     bw = _backward_nodes_of(da)
     bw_plain = _backward_nodes_of(da_plain)
-    assert len(bw) == len(bw_plain) <= 4  # seed, reshape + broadcast_to (the sum), mul (the switch)
-    assert Counter(n.op for n in bw) == Counter(n.op for n in bw_plain)
+    # seed, reshape + broadcast_to (the sum), mul (the switch); y's add distributes to y_plain
+    assert len(bw_plain) == 4 and len(bw) == 5
+    assert Counter(n.op for n in bw) == Counter(n.op for n in bw_plain) + Counter(["identity"])
     branch_nodes = {d["node"] for _, d in gc.to_networkx(branch).nodes(data=True)} - {b}
     assert len(branch_nodes) == 5 and not [n for n in bw if n.of in branch_nodes]
     # and nothing of the branch is even an ancestor of the gradient

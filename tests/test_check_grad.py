@@ -1,13 +1,17 @@
-"""gc.check_grad: small errors for correct gradients, large ones for a wrong VJP."""
+"""gc.check_grad: small errors for correct gradients, large ones for a wrong VJP, fast on W1,
+and entry by entry with the worst entry's index."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
 
 import graphc as gc
+from benchmarks.peer_graphc import LOSSES, _inputs
+from benchmarks.workloads import WORKLOADS
 from graphc.ir import REGISTRY
 
 
@@ -106,3 +110,59 @@ def test_check_grad_errors():
         gc.check_grad(loss, gc.exp(a), {"a": np.ones(3)})
     with pytest.raises(gc.ShapeError, match="scalar"):
         gc.check_grad(gc.exp(a), a, {"a": np.ones(3)})
+
+
+def _w1():
+    data = WORKLOADS["W1"].make_data(np.dtype("float64"), np.random.default_rng(0))
+    nodes = _inputs(data)
+    return LOSSES["W1"](nodes), [nodes["w1"], nodes["w2"]], data
+
+
+def test_w1_is_checked_fast_and_right():
+    loss, wrt, data = _w1()  # (64, 1000) inputs, 100,000 weights in w1
+    start = time.process_time()  # CPU time: the machine running the tests may be shared
+    result = gc.check_grad(loss, wrt, data)
+    assert time.process_time() - start < 5.0  # ~0.1 s on one free core
+    assert set(result) == {"w1", "w2"} and max(result.values()) < 1e-6, str(result)
+    assert "3 random directions" in str(result) and "w1: error" in str(result)
+
+
+def test_a_gradient_one_percent_off_is_reported(monkeypatch):
+    loss, wrt, data = _w1()
+    sigmoid = REGISTRY["sigmoid"].vjp
+    _wrong("sigmoid", lambda n, g, i: 1.01 * sigmoid(n, g, i), monkeypatch)
+    result = gc.check_grad(loss, wrt, data)
+    assert 1e-3 < result["w1"] < 2e-2 and result["w2"] < 1e-6, str(result)
+    monkeypatch.undo()
+    _wrong("sub", lambda n, g, i: -g if i == 0 else g, monkeypatch)  # a sign flip in h @ w2 - y
+    result = gc.check_grad(loss, wrt, data)
+    assert min(result.values()) > 1.0, str(result)  # |a - (-a)| / |a| = 2
+
+
+def test_tiny_entries_do_not_cry_wolf():
+    # a saturated sigmoid: gradient entries from 1e-1 down to 1e-26, right to rounding;
+    # an entrywise relative error would see 100% errors in the tiny entries
+    a = gc.input("a", (3, 4))
+    values = {"a": np.linspace(-60, 2, 12).reshape(3, 4)}
+    loss = gc.sum(gc.sigmoid(a) * 3.0)
+    for entries in (False, True):
+        assert gc.check_grad(loss, a, values, entries=entries)["a"] < 1e-6
+
+
+def test_entries_report_the_worst_entry(monkeypatch):
+    a = gc.input("a", (3, 4))
+    values = {"a": np.random.default_rng(1).standard_normal((3, 4))}
+    loss = gc.sum(gc.exp(a) * 2.0)
+    right = gc.check_grad(loss, a, values, entries=True)
+    assert right["a"] < 1e-6 and right.checks["a"].index is not None
+    mask = np.zeros((3, 4))
+    mask[1, 2] = 0.5  # the gradient is 50% off at one entry only
+    _wrong("exp", lambda n, g, i: g * n * (1.0 + mask), monkeypatch)
+    wrong = gc.check_grad(loss, a, values, entries=True)
+    assert wrong["a"] > 0.1 and wrong.checks["a"].index == (1, 2), str(wrong)
+    assert "at entry (1, 2)" in str(wrong)
+    big = gc.input("big", (100, 100))
+    with pytest.raises(gc.GraphError, match="big has 10000 entries.*random directions"):
+        gc.check_grad(gc.sum(big), big, {"big": np.ones((100, 100))}, entries=True)
+    with pytest.raises(gc.GraphError, match="directions to be a positive int"):
+        gc.check_grad(loss, a, values, directions=0)

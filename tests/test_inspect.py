@@ -227,3 +227,78 @@ def test_inspection_of_a_second_order_graph():
     assert any(d["role"] == "backward" for _, d in g.nodes(data=True))
     parse(gc.show(d2))
     assert "cluster_backward" in gc.to_dot(d2)
+
+
+# -- one numbering from declaration to kernel ------------------------------------------------
+def _small_w1():
+    x, y = gc.input("x", ("N", 6)), gc.input("y", ("N", 3))
+    w1, w2 = gc.input("w1", (6, 4)), gc.input("w2", (4, 3))
+    loss = gc.sum((gc.sigmoid(x @ w1) @ w2 - y) ** 2)
+    return [x, y, w1, w2], loss
+
+
+def _check_one_numbering(f, declared_outputs):
+    declared = {int(p["id"]): p for p in parse(gc.show(*declared_outputs))[0]}
+    listing = gc.show(f)
+    lines = {int(m[1]): m[0] for m in re.finditer(r"^%(\d+):.*$", listing, re.M)}
+    # every number in the kernels' comments is a line of gc.show(f)
+    in_source = {int(n) for n in re.findall(r"%(\d+)", f.source)}
+    assert in_source and in_source <= set(lines), (in_source - set(lines), listing)
+    for number, line in lines.items():
+        op = re.match(r"%\d+:\S+ = (\w+)", line)[1]
+        made = re.search(r"made by (simplify|fold|cse) from ((?:%\d+ ?)+)", line)
+        if made:  # a node a pass made: a new number, and the declared nodes it replaced
+            assert number >= len(declared)
+            assert all(int(s) in declared for s in re.findall(r"%(\d+)", made[2]))
+        else:  # a declared node keeps its number and its op
+            assert declared[number]["op"] == op, (line, declared[number].string)
+        for of in re.findall(r"grad of %(\d+)", line):
+            assert int(of) in lines  # `of` follows the rewrites: it names a listed node
+    return listing
+
+
+def test_a_node_keeps_its_number_from_show_to_the_kernel():
+    inputs, loss = _small_w1()
+    grads = gc.grad(loss, inputs[2:])
+    f = gc.compile(inputs, [loss, *grads])
+    listing = _check_one_numbering(f, [loss, *grads])
+    assert listing.splitlines()[0] == "passes: simplify, fold, cse, fusion"
+    assert re.search(r"^%\d+:f64\[N,4\] = sigmoid %\d+\s+# loop \d$", listing, re.M)  # fused loops marked
+    assert "made by simplify from %9" in listing  # pow %7 %8 became mul %7 %7
+    assert f.show() == listing
+
+
+def test_compile_grad_lists_the_forward_and_backward_kernels_and_the_tape():
+    inputs, loss = _small_w1()
+    step = gc.compile_grad(loss, inputs, inputs[2:])
+    listing = _check_one_numbering(step, step.outputs)
+    tape = " ".join(f"%{step.passes.numbering[t]}" for t in step.partition.tape)
+    assert f"  returns %10 (the loss); the tape saves {tape}" in listing
+    heads = [line for line in listing.splitlines() if re.match(r"^(forward|backward)\(", line)]
+    assert [h.split("(")[0] for h in heads] == ["forward", "backward"]
+    assert heads[1] == f"backward({tape} %11):"  # the tape and the upstream gradient (the seed's number)
+
+
+def test_show_of_an_interpreted_function_lists_the_declared_graph():
+    x, y, z = (gc.input(n) for n in "xyz")
+    f = (x + y) * z
+    outs = [f, *gc.grad(f, [x, y, z])]
+    assert gc.show(gc.compile([x, y, z], outs, backend="interpret")) == gc.show(*outs)
+
+
+def test_the_distribute_marks_in_every_view_and_in_an_unoptimized_kernel():
+    x, y, z = (gc.input(n) for n in "xyz")
+    f = (x + y) * z
+    outs = [f, *gc.grad(f, [x, y, z])]
+    fill = PATTERN_COLOURS["distribute"]
+    dot = gc.to_dot(*outs)
+    assert re.search(rf'n8 \[label="%8 identity[^"]*", fillcolor="{fill}"', dot)
+    assert re.search(rf'n9 \[label="%9 identity[^"]*", fillcolor="{fill}"', dot)
+    g = gc.to_networkx(*outs)
+    assert [(g.nodes[n]["pattern"], g.nodes[n]["of"]) for n in (8, 9)] == [("distribute", 0), ("distribute", 1)]
+    # with the passes off the kernel computes the declared graph, marks included
+    raw = gc.compile([x, y, z], outs, passes="none")
+    listing = _check_one_numbering(raw, outs)
+    assert listing.splitlines()[0] == "passes: none"
+    assert "# %8 = identity %6  (distribute, grad of %0)" in raw.source
+    assert [float(v) for v in raw(-2.0, 5.0, -4.0)] == [-12.0, -4.0, -4.0, 3.0]

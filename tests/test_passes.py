@@ -61,5 +61,18 @@ def test_common_subexpressions_are_merged():
 
 def test_identity_operands_are_dropped():
     x = gc.input("x", shape=(5,))
-    (opt,) = optimize([(x * 1.0 + 0.0) / 1.0])
+    (opt,) = optimize([(x * 1.0 + -0.0) / 1.0 - 0.0])
     assert opt is x
+    (kept,) = optimize([x + 0.0])  # -0.0 + 0.0 is 0.0: not x
+    assert kept.op == "add"
+
+
+def test_the_gate_marks_are_removed_before_code_generation():
+    # W1's backward graph marks where add, sub and the sum hand gradients on unchanged;
+    # the optimized graph (what the kernel computes) has none of those identity nodes
+    x, y = gc.input("x", ("N", 8)), gc.input("y", ("N", 3))
+    w1, w2 = gc.input("w1", (8, 5)), gc.input("w2", (5, 3))
+    loss = gc.sum((gc.sigmoid(x @ w1) @ w2 - y) ** 2)
+    grads = gc.grad(loss, [w1, w2])
+    assert "identity" in ops_of(grads)
+    assert "identity" not in ops_of(optimize([loss, *grads]))

@@ -20,7 +20,7 @@ import numpy as np
 from graphc.errors import DTypeError, GraphError
 from graphc.ir import dtypes
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Bindings, Shape, format_shape, merge_bindings
+from graphc.ir.shapes import Bindings, Shape, check_limits, format_shape, merge_bindings
 
 _ids = itertools.count()
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
@@ -47,9 +47,10 @@ def provenance(pattern: str, of: Node) -> Iterator[None]:
 
 
 @contextmanager
-def provenance_like(node: Node) -> Iterator[None]:
-    """Nodes made inside (by a rewrite of ``node``) inherit its role, pattern and ``of``."""
-    with _provenance_as(Provenance(node.role, node.pattern, node.of)):
+def provenance_like(node: Node, of: Node | None = None) -> Iterator[None]:
+    """Nodes made inside (by a rewrite of ``node``) inherit its role, pattern and ``of``
+    (or ``of``, the rewritten node that ``node.of`` became)."""
+    with _provenance_as(Provenance(node.role, node.pattern, node.of if of is None else of)):
         yield
 
 
@@ -85,6 +86,7 @@ class Node:
         if name is not None and (not isinstance(name, str) or not name or not name.isprintable()):
             # a name is printed in listings, one line per node
             raise GraphError(f"{op}: expected a name that is a non-empty printable string but got {name!r}")
+        check_limits(shape, op if name is None else f"{op} {name}")
         prov = _provenance.get()
         init = object.__setattr__  # nodes are immutable: only __init__ writes, and only here
         init(self, "id", next(_ids))
@@ -123,6 +125,11 @@ class Node:
         args = " ".join(i.label for i in self.inputs)
         return f"<graphc.Node {self.label}:{self.type_str} = {self.op}{(' ' + args) if args else ''}>"
 
+    def _repr_html_(self) -> str:  # a notebook shows the listing and the picture
+        from graphc.inspect import html
+
+        return html(self)
+
     def __bool__(self) -> bool:
         raise TypeError(f"{self.label} is a symbolic graphc node: it has no truth value until the graph runs")
 
@@ -151,8 +158,18 @@ class Node:
     def T(self) -> Node:  # noqa: N802 - NumPy's spelling
         return apply("transpose", self, axes=tuple(reversed(range(self.ndim))))
 
+    def __getitem__(self, key: object) -> Node: return _indexing().getitem(self, key)  # NumPy indexing
+    def __setitem__(self, key: object, value: object) -> None: _indexing().setitem(self, key, value)  # raises
+    def __iter__(self) -> Iterator[Node]: return (self[i] for i in range(len(self)))  # rows, as NumPy
+
     # Comparisons are deliberately not overloaded: == must stay identity so nodes can
     # be dict keys and networkx nodes. Use gc.greater, gc.equal, ... instead.
+
+
+def _indexing() -> Any:
+    from graphc.ops import indexing  # the ops package imports this module
+
+    return indexing
 
 
 def constant(value: object, dtype: np.dtype | None = None) -> Node:
@@ -217,7 +234,8 @@ def renamed(node: Node, name: str) -> Node:
     return Node(node.op, node.inputs, node.attrs, node.shape, node.dtype, node.bindings, name=name)
 
 
-def rebuilt(node: Node, inputs: tuple[Node, ...]) -> Node:
-    """``node`` over new inputs of the same types (for rewriting passes), same provenance."""
-    with provenance_like(node):
+def rebuilt(node: Node, inputs: tuple[Node, ...], of: Node | None = None) -> Node:
+    """``node`` over new inputs of the same types (for rewriting passes), same provenance
+    (with ``of`` for ``node.of`` when that was rewritten)."""
+    with provenance_like(node, of):
         return Node(node.op, inputs, node.attrs, node.shape, node.dtype, node.bindings, name=node.name)

@@ -20,6 +20,20 @@ from graphc.errors import ShapeError
 Dim = int | str
 Shape = tuple[Dim, ...]
 Bindings = tuple[tuple[str, int], ...]  # sorted (name, size) pairs: hashable and cheap
+# a kernel nests one loop per axis, and Python compiles at most 20 nested blocks
+MAX_RANK = 20
+MAX_SIZE = 2**63 - 1  # kernels count elements in int64
+
+
+def check_limits(shape: Shape, what: str) -> None:
+    """A ShapeError unless a kernel can hold ``shape``: at most MAX_RANK dims, and its fixed
+    dims' product an int64."""
+    if len(shape) > MAX_RANK:
+        raise ShapeError(f"{what}: expected at most {MAX_RANK} dims but got {len(shape)} (graphc's kernels nest "
+                         "one loop per dim, and Python allows 20 nested blocks)")
+    if math.prod(d for d in shape if isinstance(d, int)) > MAX_SIZE:
+        raise ShapeError(f"{what}: shape {format_shape(shape)} has more than 2**63 - 1 elements, "
+                         "which int64 sizes cannot count")
 
 
 def as_shape(shape: object, what: str) -> Shape:
@@ -39,6 +53,7 @@ def as_shape(shape: object, what: str) -> Shape:
         if isinstance(d, str) and not d.isidentifier():
             raise ShapeError(f"{what}: a named dim must be an identifier but got {d!r}")
         dims.append(int(d) if isinstance(d, int) else d)
+    check_limits(tuple(dims), what)
     return tuple(dims)
 
 

@@ -32,6 +32,8 @@ from graphc.ops.elementwise import (
     tanh,
     where,
 )
+from graphc.ops.indexing import take_along_axis
+from graphc.ops.joins import argmax, argmin, concatenate, pad, split, stack
 from graphc.ops.reductions import max, mean, sum
 from graphc.ops.sources import const, input, one_hot
 from graphc.ops.structural import broadcast_to, matmul, reshape, transpose
@@ -42,4 +44,5 @@ __all__ = [
     "greater_equal", "input", "leaky_relu", "less", "less_equal", "log", "log_softmax", "matmul",
     "max", "maximum", "mean", "minimum", "mul", "neg", "one_hot", "patches", "pow", "relu", "reshape",
     "sigmoid", "sign", "softmax", "sqrt", "sub", "sum", "tanh", "transpose", "where",
+    "take_along_axis", "concatenate", "stack", "split", "pad", "argmax", "argmin",
 ]

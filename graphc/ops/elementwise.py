@@ -58,7 +58,8 @@ def _expit(x: np.ndarray) -> np.ndarray:
 
 
 def _nan_or(cond: str, a: str) -> str:
-    """``cond`` that also holds when ``a`` is NaN, so max/min propagate NaN like NumPy."""
+    """``cond`` that also holds when ``a`` is NaN, so max/min propagate NaN like NumPy.
+    Equal operands give the second, as np.maximum does: maximum(-0.0, 0.0) is 0.0."""
     return f"({cond} or {a} != {a})"
 
 
@@ -69,6 +70,10 @@ _define("sub", _ref(np.subtract), _ub(lambda n, g, i: g if i == 0 else -g), "dis
         lambda a, c, at: f"{a[0]} - {a[1]}")
 _define("neg", _ref(np.negative), lambda n, g, i: -g, "distribute",
         lambda a, c, at: f"-{a[0]}")
+_define("identity", lambda args, attrs, dims: args[0], lambda n, g, i: g, "distribute",
+        lambda a, c, at: a[0],
+        doc="x unchanged: autodiff marks with it each input a gate hands its gradient on to as it is "
+            "(add distributes), so every variable's gradient is a node of its own; simplify removes it")
 _define("mul", _ref(np.multiply), _ub(lambda n, g, i: g * n.inputs[1 - i]), "switch",
         lambda a, c, at: f"{a[0]} * {a[1]}")
 
@@ -102,9 +107,9 @@ def _winner_mask(node: Node, i: int, wins: str) -> Node:
 
 
 _define("maximum", _ref(np.maximum), _ub(lambda n, g, i: g * _winner_mask(n, i, "greater")), "route",
-        lambda a, c, at: f"{a[0]} if {_nan_or(f'{a[0]} >= {a[1]}', a[0])} else {a[1]}")
+        lambda a, c, at: f"{a[0]} if {_nan_or(f'{a[0]} > {a[1]}', a[0])} else {a[1]}")
 _define("minimum", _ref(np.minimum), _ub(lambda n, g, i: g * _winner_mask(n, i, "less")), "route",
-        lambda a, c, at: f"{a[0]} if {_nan_or(f'{a[0]} <= {a[1]}', a[0])} else {a[1]}")
+        lambda a, c, at: f"{a[0]} if {_nan_or(f'{a[0]} < {a[1]}', a[0])} else {a[1]}")
 _define("relu", _ref(lambda x: np.maximum(x, 0)), lambda n, g, i: g * apply("greater", n.inputs[0], 0.0),
         "route", lambda a, c, at: f"{a[0]} if not {a[0]} <= {c.lit(0)} else {c.lit(0)}",
         float_only=True, doc="max(x, 0); relu'(0) = 0")
@@ -142,9 +147,9 @@ _define("sigmoid", _ref(_expit), lambda n, g, i: g * n * (1.0 - n), "local", Non
 _define("abs", _ref(np.abs), lambda n, g, i: g * sign(n.inputs[0]), "local",
         lambda a, c, at: f"abs({a[0]})")
 _define("sign", _ref(np.sign), None, "local",
-        lambda a, c, at: (f"{c.lit(1)} if {a[0]} > {c.lit(0)} else "
-                          f"({c.lit(-1)} if {a[0]} < {c.lit(0)} else {a[0]})"),
-        doc="-1, 0 or 1 (NaN stays NaN); no gradient flows")
+        lambda a, c, at: (f"{c.lit(1)} if {a[0]} > {c.lit(0)} else ({c.lit(-1)} if {a[0]} < {c.lit(0)} "
+                          f"else ({c.lit(0)} if {a[0]} == {a[0]} else {a[0]}))"),
+        doc="-1, 0 or 1 (NaN stays NaN, -0.0 gives 0.0 as np.sign); no gradient flows")
 _define("leaky_relu",
         lambda args, at, dims: np.where(args[0] > 0, args[0], at["alpha"] * args[0]).astype(args[0].dtype),
         lambda n, g, i: where(apply("greater", n.inputs[0], 0.0), g, n.attrs["alpha"] * g), "local",

@@ -73,8 +73,9 @@ def computed(outputs: Sequence[Node], given: Sequence[Node] = ()) -> list[Node]:
     return [n for n in between(outputs, given) if n.op not in ("input", "const")]
 
 
-def schedule(outputs: Sequence[Node], given: Sequence[Node] = ()) -> list[Loop | Step]:
-    """The kernel's steps in an order that respects every dependency."""
+def schedule(outputs: Sequence[Node], given: Sequence[Node] = (), fuse: bool = True) -> list[Loop | Step]:
+    """The kernel's steps in an order that respects every dependency (``fuse=False``: a
+    loop per elementwise node or reduction)."""
     nodes = computed(outputs, given)
     group: dict[Node, Loop | Step] = {}
     steps = nx.DiGraph()  # the steps, with an edge where one reads what another computes
@@ -82,7 +83,7 @@ def schedule(outputs: Sequence[Node], given: Sequence[Node] = ()) -> list[Loop |
     loops: dict[Shape, list[Loop]] = {}  # by iteration shape
     for node in nodes:
         shape = _loop_shape(node)
-        target = _joinable(node, shape, group, steps, loops.get(shape, [])) if shape is not None else None
+        target = _joinable(node, shape, group, steps, loops.get(shape, [])) if shape is not None and fuse else None
         if target is None:
             target = Loop(shape) if shape is not None else Step(node)
             if shape is not None:

@@ -1,8 +1,10 @@
 """Algebraic simplification: rewrites that make kernels cheaper and never change a value.
 
+- ``identity(x)`` (the mark autodiff leaves where a gate hands a gradient on
+  unchanged) becomes ``x``;
 - ``x ** c`` for c in {1, 2, 3, 0.5, -1, -2} becomes multiplications, sqrt or a division
   (a general pow is a libm call that stops vectorization);
-- ``x * 1``, ``x + 0``, ``x - 0``, ``x / 1`` become ``x`` when that keeps the shape;
+- ``x * 1``, ``x + -0.0``, ``x - 0``, ``x / 1`` become ``x`` when that keeps the shape;
 - an elementwise op over *uniform* values (scalar constants, possibly broadcast) is
   computed once: ``broadcast_to(1) * 2`` becomes ``broadcast_to(2)``;
 - a broadcast operand is used as it is when the other operands already give the
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -75,14 +78,17 @@ def _unbroadcast_operands(node: Node) -> Node | None:
 
 
 def _identity_operand(node: Node) -> Node | None:
-    """x * 1, 1 * x, x + 0, 0 + x, x - 0, x / 1 -> x (when x already has the result's shape)."""
-    neutral = {"mul": (1.0, (0, 1)), "add": (0.0, (0, 1)), "sub": (0.0, (1,)), "div": (1.0, (1,))}
+    """x * 1, 1 * x, x + -0.0, -0.0 + x, x - 0, x / 1 -> x (when x already has the result's shape).
+    Not x + 0.0: -0.0 + 0.0 is 0.0."""
+    neutral = {"mul": (1.0, (0, 1)), "add": (-0.0, (0, 1)), "sub": (0.0, (1,)), "div": (1.0, (1,))}
     if node.op not in neutral:
         return None
     value, slots = neutral[node.op]
     for k in slots:
         other = node.inputs[1 - k]
-        if scalar_value(node.inputs[k]) == value and other.shape == node.shape and other.dtype == node.dtype:
+        c = scalar_value(node.inputs[k])
+        if (c == value and math.copysign(1, c) == math.copysign(1, value) and other.shape == node.shape
+                and other.dtype == node.dtype):
             return other
     return None
 
@@ -95,6 +101,8 @@ def _dropped(reduction: Node) -> tuple:
 
 def simplify_rule(node: Node) -> Node | None:
     op = node.op
+    if op == "identity":  # a gate's mark in the backward graph: the kernel needs no copy
+        return node.inputs[0]
     if op == "pow":
         c = scalar_value(node.inputs[1])
         base = node.inputs[0]

@@ -40,8 +40,29 @@ class Signature:
     def describe(self) -> str:
         return f"{self.fname}({', '.join(f'{n.label}:{n.type_str}' for n in self.inputs)})"
 
-    def check(self, args: tuple) -> tuple[list[np.ndarray], dict[str, int]]:
-        """The arguments as arrays of the declared dtypes, and the named dims' sizes."""
+    def bind(self, args: tuple, kwargs: dict[str, object]) -> tuple:
+        """The arguments in the inputs' order: ``args``, then ``kwargs`` by input name."""
+        if len(args) > len(self.inputs):
+            return args  # check() names the count
+        given = dict(zip(self.names, args))
+        for name, value in kwargs.items():
+            if name not in self.names:
+                raise ArgumentError(f"{self.fname}: got the keyword argument {name!r} but the inputs are "
+                                    f"{', '.join(self.names)}")
+            if name in given:
+                raise ArgumentError(f"{self.fname}: got input {name} both by position and by keyword")
+            given[name] = value
+        missing = [n for n in self.names if n not in given]
+        if missing:
+            raise ArgumentError(f"{self.fname}: expected {len(self.inputs)} arguments ({', '.join(self.names)}) "
+                                f"but input {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+        return tuple(given[n] for n in self.names)
+
+    def check(self, args: tuple, kwargs: dict[str, object] | None = None) -> tuple[list[np.ndarray], dict[str, int]]:
+        """The arguments (by position, or by input name) as arrays of the declared dtypes,
+        and the named dims' sizes."""
+        if kwargs:
+            args = self.bind(args, kwargs)
         if len(args) != len(self.inputs):
             raise ArgumentError(f"{self.fname}: expected {len(self.inputs)} arguments "
                                 f"({', '.join(self.names)}) but got {len(args)}")
@@ -63,6 +84,9 @@ class Signature:
 
 def as_argument(node: Node, value: object) -> np.ndarray:
     """``value`` as an array of ``node``'s dtype, or a DTypeError naming the argument."""
+    if isinstance(value, np.ma.MaskedArray):  # as JAX: a kernel would read the masked-out values too
+        raise ArgumentError(f"argument {node.label}: expected a NumPy array but got a masked array, whose mask "
+                            "graphc cannot honour: pass value.filled(fill) or value.data")
     if isinstance(value, np.ndarray):
         if value.dtype != node.dtype:
             raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")

@@ -6,7 +6,9 @@ runtime writes a small Python function per signature: one boolean expression che
 the common case (exact types, dtypes, ranks, fixed dims, named dims consistent,
 C-contiguous) and calls the kernel; anything else takes the slow path, which runs
 the full checks (raising the errors that name the argument) and converts what can be
-converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed).
+converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed) and
+takes arguments by input name. Results the kernel may share with its arguments, its
+constants or another result are copied (``borrowed``): every array returned is fresh.
 
 Both paths call the kernel's compiled entry point, not its Numba dispatcher: the
 dispatcher types every argument again to pick an overload (~0.3 µs), while the entry
@@ -21,12 +23,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from graphc.ir.node import Node
+from graphc.ir.op import lookup
 from graphc.runtime.arguments import Signature
 
 
-def kernel_arguments(signature: Signature, args: tuple) -> list:
+def kernel_arguments(signature: Signature, args: tuple, kwargs: dict[str, object]) -> list:
     """The slow path's conversion: checked arrays, 0-d ones unboxed, all C-contiguous."""
-    arrays, _ = signature.check(args)
+    arrays, _ = signature.check(args, kwargs)
     return as_kernel_arguments(arrays)
 
 
@@ -34,6 +37,30 @@ def as_kernel_arguments(arrays: Sequence[np.ndarray]) -> list:
     """Checked arrays as a kernel takes them: 0-d ones unboxed, all C-contiguous."""
     return [a[()] if a.ndim == 0 else (a if type(a) is np.ndarray and a.flags.c_contiguous
                                        else np.ascontiguousarray(a)) for a in arrays]
+
+
+def owner(node: Node) -> Node:
+    """The node whose memory ``node``'s array may be: itself, or what it is a view of (a
+    kernel's view ops, kind "view", return views of their operand where they can)."""
+    while lookup(node.op).kind == "view":
+        node = node.inputs[0]
+    return node
+
+
+def borrowed(nodes: Sequence[Node]) -> list[bool]:
+    """Which of ``nodes`` (a kernel's results) may share memory with an array the kernel
+    did not allocate for them: a source's (an argument or an array constant, which a
+    kernel returns as it is), or an earlier result's (an output listed twice, or a view
+    of another). Those results are copied, so that every array a call returns is fresh
+    and writable, as the interpreter's are; the others cost nothing more. 0-d results are
+    NumPy scalars, never shared."""
+    seen: set[Node] = set()
+    flags = []
+    for node in nodes:
+        root = owner(node)
+        flags.append(node.shape != () and (root in seen or lookup(root.op).kind == "source"))
+        seen.add(root)
+    return flags
 
 
 def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[str, int], env: dict) -> list[str]:
@@ -78,24 +105,27 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
     first_axis: dict[str, str] = {}
     for node, arg in zip(signature.inputs, names):
         conds += _fast_check(node, arg, first_axis, signature.fixed, env)
+    for d in signature.nonempty:  # a reduction without identity (max) over it: 0 takes the slow path
+        if d in first_axis:
+            conds.append(f"{first_axis[d]} != 0")
     conds = conds or ["True"]
     results = []
-    for k, node in enumerate(outputs):
+    for k, (node, copy) in enumerate(zip(outputs, borrowed(outputs))):
         if node.shape == ():  # a 0-d result is a NumPy scalar, as np.sum gives
             env[f"_sc{k}"] = node.dtype.type
             results.append(f"_sc{k}(r{k})")
         else:
-            results.append(f"r{k}")
+            results.append(f"r{k}.copy()" if copy else f"r{k}")
     unpack = ", ".join(f"r{k}" for k in range(len(outputs))) + ","  # the kernel returns a tuple
     ret = results[0] if single else _tuple(results)
     indent = "    " if names else ""
     source = "\n".join([
-        "def call(*args):",
-        f"    if len(args) == {len(names)}:",
+        "def call(*args, **kwargs):",
+        f"    if len(args) == {len(names)} and not kwargs:",
         *([f"        {', '.join(names)}, = args", f"        if {' and '.join(conds)}:"] if names else []),
         f"{indent}        {unpack} = _kernel({', '.join([*names, *consts])})",
         f"{indent}        return {ret}",
-        f"    {unpack} = _kernel({', '.join(['*_convert(_signature, args)', *consts])})",
+        f"    {unpack} = _kernel({', '.join(['*_convert(_signature, args, kwargs)', *consts])})",
         f"    return {ret}",
     ])
     exec(compile(source, f"<graphc caller {signature.fname}>", "exec"), env)

@@ -7,7 +7,6 @@ import pickle
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from time import perf_counter
-from types import ModuleType
 
 # Kernels call SciPy's OpenBLAS (Numba's gemm), and a program's NumPy code calls NumPy's
 # own OpenBLAS: two thread pools on the same cores. By default an idle OpenBLAS worker
@@ -24,7 +23,8 @@ from graphc.codegen.kernel import KernelSpec, generate
 from graphc.interpret import check_closed, node_list
 from graphc.ir.graph import order
 from graphc.ir.node import Node
-from graphc.passes import optimize
+from graphc.ir.numbering import Numbering
+from graphc.passes import PassLog, optimize, select
 from graphc.runtime import cache as disk
 from graphc.runtime.arguments import Signature
 from graphc.runtime.caller import make_caller
@@ -38,25 +38,29 @@ def start_numba() -> None:
     cpu_target.target_context.refresh()
 
 
-def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple[ModuleType, dict[str, Callable]]:
+def load_kernels(source: str, specs: Sequence[KernelSpec], cache: bool) -> tuple[disk.Kernels, dict[str, Callable]]:
     """Import the generated module and compile (or load from Numba's cache) each kernel
     for the argument types it will be called with, so the first call runs at once.
     A damaged cache entry is deleted and rebuilt once.
 
-    Returns the module and each kernel's compiled entry point for those types: calling
+    Returns the kernels and each kernel's compiled entry point for those types: calling
     it skips Numba's type dispatch, so the caller must pass exactly those types (see
     ``graphc.runtime.caller``). One module may serve several signatures (a graph of
     scalars generates the same source in float32 and float64)."""
     module = disk.load(source, cache)
     try:
-        entries = _compile_all(module, specs)
+        with module.compiling():
+            entries = _compile_all(module, specs)
     except (pickle.UnpicklingError, EOFError, ValueError, ImportError, AttributeError):
-        module = disk.purge(module)
-        entries = _compile_all(module, specs)
+        if not cache:
+            raise
+        module = disk.purge(source, module)
+        with module.compiling():
+            entries = _compile_all(module, specs)
     return module, entries
 
 
-def _compile_all(module: ModuleType, specs: Sequence[KernelSpec]) -> dict[str, Callable]:
+def _compile_all(module: disk.Kernels, specs: Sequence[KernelSpec]) -> dict[str, Callable]:
     entries = {}
     for spec in specs:
         types = [_numba_type(p) for p in spec.params]
@@ -80,22 +84,41 @@ class Compiled:
     # no Python frame, where a __call__ method forwarding to it would (~50 ns).
     __call__ = property(attrgetter("_call"))
 
-    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True) -> None:
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True,
+                 passes: object = "all") -> None:
         self.single = isinstance(outputs, Node)
         self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
         self.inputs = node_list(inputs, "the inputs")
         check_closed(self.inputs, self.outputs, order(self.outputs))
         self.signature = Signature(self.inputs, self.outputs)
+        chosen = select(passes)
         clock = perf_counter()
-        self.optimized = optimize(self.outputs)
-        passes = perf_counter()
-        spec = KernelSpec("kernel", list(self.inputs), self.optimized)
-        self.source = generate([spec])
+        # f.passes: what each pass changed, under the numbering gc.show gives the declared graph
+        self.passes = PassLog(chosen, Numbering(self.outputs))
+        self.optimized = optimize(self.outputs, passes=chosen, log=self.passes)
+        passes_done = perf_counter()
+        spec = KernelSpec("kernel", list(self.inputs), self.optimized, fuse="fusion" in chosen)
+        self.specs = [spec]
+        self.source = generate([spec], self.passes.numbering.restrict(order(self.optimized)))
         codegen = perf_counter()
         module, entries = load_kernels(self.source, [spec], cache)
         # where compile time goes: a cache hit shows as a short "load"
-        self.stage_seconds = {"passes": passes - clock, "codegen": codegen - passes, "load": perf_counter() - codegen}
+        self.stage_seconds = {"passes": passes_done - clock, "codegen": codegen - passes_done,
+                              "load": perf_counter() - codegen}
+        self.module = module  # shared with other functions of the same source while one lives
         self.kernel = module.kernel
         constants = [c.attrs["value"] for c in spec.constants]
         self._call: Callable = make_caller(self.signature, entries["kernel"], constants, self.optimized,
                                            self.single)
+
+    def show(self) -> str:
+        """The optimized graph the kernel computes, numbered as ``gc.show`` numbers the
+        declared one, with its fused loops marked (``gc.show(f)``)."""
+        from graphc.inspect import show_compiled
+
+        return show_compiled(self)
+
+    def _repr_html_(self) -> str:
+        from graphc.inspect import html
+
+        return html(self)

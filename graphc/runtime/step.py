@@ -15,14 +15,15 @@ import numpy as np
 from graphc.autodiff import grad
 from graphc.codegen.kernel import KernelSpec, generate
 from graphc.errors import ArgumentError, GraphError
-from graphc.interpret import check_closed, evaluate, node_list, plan
+from graphc.interpret import check_closed, evaluate, fresh_results, node_list, plan
 from graphc.ir.graph import order
 from graphc.ir.node import Node
+from graphc.ir.numbering import Numbering
 from graphc.ops.sources import input as make_input
-from graphc.passes import optimize
+from graphc.passes import PassLog, optimize, select
 from graphc.passes.partition import partition
 from graphc.runtime.arguments import Signature, as_argument
-from graphc.runtime.caller import as_kernel_arguments
+from graphc.runtime.caller import as_kernel_arguments, owner
 from graphc.runtime.compiled import load_kernels
 
 
@@ -43,7 +44,7 @@ class GradStep:
     """``gc.compile_grad(loss, inputs, wrt)``: ``forward``, ``backward`` and both at once."""
 
     def __init__(self, loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True) -> None:
+                 cache: bool = True, passes: object = "all") -> None:
         if backend not in ("numba", "interpret"):
             raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
         self.backend = backend
@@ -54,18 +55,28 @@ class GradStep:
         grads = grad(loss, list(self.wrt), seed=self.upstream)
         check_closed(self.inputs, [loss], order([loss]))  # the gradients read nothing more
         self.signature = Signature(self.inputs, [loss, *grads])
-        loss_opt, *grads_opt = optimize([loss, *grads])
+        chosen = select(passes, "compile_grad")
+        self.outputs = (loss, *grads)
+        self.passes = PassLog(chosen, Numbering(self.outputs))  # what each pass changed
+        loss_opt, *grads_opt = optimize(self.outputs, passes=chosen, log=self.passes)
         self.partition = partition(loss_opt, grads_opt, self.upstream)
         p = self.partition
         # backward params: the tape, the upstream gradient, and named dims no tape array carries
         carried = {d for t in p.tape for d in t.shape if isinstance(d, str)}
         self.dim_params = [d for d in self.signature.dim_names if d not in carried]
         self.loss_dtype = loss.dtype
+        fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen)
+        bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params,
+                         fuse="fusion" in chosen)
+        self.specs = [fwd, bwd]
+        # a tape keeps its own copy of the caller's arrays (and of views of them): changing
+        # an argument in place between forward and backward cannot change the gradients
+        self._keep = tuple(t.shape != () and owner(t) in self.inputs for t in p.tape)
         if backend == "numba":
-            fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs)
-            bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params)
-            self.source = generate([fwd, bwd])
+            ids = self.passes.numbering.restrict(order([*p.forward_outputs, *p.backward_outputs]))
+            self.source = generate([fwd, bwd], ids)
             module, entries = load_kernels(self.source, [fwd, bwd], cache)
+            self.module = module  # shared with other steps of the same source while one lives
             self.forward_kernel, self.backward_kernel = module.forward, module.backward  # Numba dispatchers
             # called with checked arguments of exactly the compiled types (tape values are
             # the forward kernel's own results or checked inputs)
@@ -77,21 +88,33 @@ class GradStep:
             self._fplan = plan(p.forward_outputs, self.inputs)
             self._bplan = plan(p.backward_outputs, [*p.tape, self.upstream])
 
+    def show(self) -> str:
+        """The optimized graph, split into the forward and backward kernels with the tape
+        between them, numbered as ``gc.show`` numbers the declared graph (``gc.show(step)``)."""
+        from graphc.inspect import show_compiled
+
+        return show_compiled(self)
+
+    def _repr_html_(self) -> str:
+        from graphc.inspect import html
+
+        return html(self)
+
     # -- the lecture's API ------------------------------------------------------------
-    def forward(self, *args: object) -> tuple[np.ndarray, Tape]:
-        """The loss, and the tape its backward call needs."""
+    def forward(self, *args: object, **kwargs: object) -> tuple[np.ndarray, Tape]:
+        """The loss, and the tape its backward call needs (arguments by position or name)."""
         p = self.partition
         if self.backend == "interpret":
-            arrays, dims = self.signature.check(args)
+            arrays, dims = self.signature.check(args, kwargs)
             values = evaluate(self._fplan, dict(zip(self.inputs, arrays)), dims)
             loss = values[p.forward_outputs[0]][()]
-            return loss, Tape(self, tuple(values[t] for t in p.tape), dims)
-        arrays, dims = self.signature.check(args)
+            return loss, Tape(self, tuple(_kept(values[t], k) for t, k in zip(p.tape, self._keep)), dims)
+        arrays, dims = self.signature.check(args, kwargs)
         kargs = as_kernel_arguments(arrays)
         results = self._forward(*kargs, *self._fconsts)
         by_node = dict(zip(self.inputs, kargs))
         by_node.update(zip(p.forward_outputs, results))
-        saved = tuple(_contiguous(by_node[t]) for t in p.tape)
+        saved = tuple(_contiguous(_kept(by_node[t], k)) for t, k in zip(p.tape, self._keep))
         return self.loss_dtype.type(results[0]), Tape(self, saved, dims)
 
     def backward(self, tape: Tape, upstream: object = 1.0) -> tuple[np.ndarray, ...] | np.ndarray:
@@ -105,15 +128,16 @@ class GradStep:
             values = dict(zip(self.partition.tape, tape.values))
             values[self.upstream] = seed
             values = evaluate(self._bplan, values, tape.dims)
-            grads = tuple(values[g] for g in self.partition.backward_outputs)
+            # fresh, writable arrays, as the compiled kernel's (not a read-only broadcast view)
+            grads = tuple(fresh_results([values[g] for g in self.partition.backward_outputs], tape.values))
         else:
             dims = [tape.dims[d] for d in self.dim_params]
             grads = self._backward(*tape.values, seed[()], *dims, *self._bconsts)
         grads = tuple(_as_array(g, n) for g, n in zip(grads, self.partition.backward_outputs))
         return grads[0] if self.single else grads
 
-    def __call__(self, *args: object) -> tuple[np.ndarray, tuple[np.ndarray, ...] | np.ndarray]:
-        loss, tape = self.forward(*args)
+    def __call__(self, *args: object, **kwargs: object) -> tuple[np.ndarray, tuple[np.ndarray, ...] | np.ndarray]:
+        loss, tape = self.forward(*args, **kwargs)
         return loss, self.backward(tape)
 
 
@@ -121,6 +145,10 @@ def _contiguous(value: object) -> object:
     if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
         return np.ascontiguousarray(value)
     return value
+
+
+def _kept(value: object, keep: bool) -> object:
+    return value.copy() if keep else value  # type: ignore[attr-defined]
 
 
 def _as_array(value: object, node: Node) -> object:

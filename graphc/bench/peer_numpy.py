@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from benchmarks.peers import PeerParts
-from benchmarks.workloads import L2_REG, Data
+from graphc.bench.peers import PeerParts
+from graphc.bench.workloads import L2_REG, Data
 
 Grads = tuple[np.ndarray, ...]
 

@@ -5,15 +5,17 @@
 - forward() and forward_backward() agree on the loss, in float64 and float32;
 - W3 reproduces the numbers printed in the lecture.
 
-Run: ``python -m benchmarks.selftest`` (also collected by pytest: ``test_*``).
+Run: ``python -m graphc.bench.selftest`` (also collected by pytest: ``test_*``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from benchmarks import peer_numpy
-from benchmarks.workloads import WORKLOADS
+from graphc.bench import peer_numpy
+from graphc.bench.workloads import WORKLOADS
 
 FD_STEP = 1e-6
 FD_SAMPLES = 4
@@ -82,9 +84,9 @@ def lecture_errors(name: str) -> list[str]:
     ]
 
 
-def run_all() -> list[str]:
+def run_all(names: Iterable[str] = WORKLOADS) -> list[str]:
     errors: list[str] = []
-    for name in WORKLOADS:
+    for name in names:
         errors += finite_difference_errors(name)
         errors += lecture_errors(name)
         for dtype in (np.dtype(np.float64), np.dtype(np.float32)):

@@ -8,19 +8,12 @@ burst of noise hits all of them alike, and reports per-call medians.
 from __future__ import annotations
 
 import math
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-# The package's __init__ ran before this module (and before NumPy, unless the caller
-# imported NumPy first): it pinned OPENBLAS_CORETYPE, reported below.
-import benchmarks
 
 Case = Callable[[], object]
 
@@ -173,7 +166,8 @@ def _cell(row: Row | None, base: Row | None) -> str:
         return row.note
     text = format_seconds(row.seconds)
     if base is not None and not math.isnan(base.seconds) and not math.isnan(row.seconds):
-        text += f"  {row.seconds / base.seconds:5.2f}x"
+        ratio = row.seconds / base.seconds
+        text += f"  {ratio:5.2f}x" if ratio >= 0.1 else f"  {ratio:.2g}x"  # 0.0031x, not 0.00x
     if not math.isnan(row.spread) and row.spread > 0.1:
         text += f" ±{row.spread:.0%}"  # only flag the noisy ones
     return text
@@ -200,22 +194,3 @@ def print_table(rows: Sequence[Row], baseline: str | None = "numpy", title: str 
         print(f"(median per call; ratio = time / {baseline} time, lower is faster)")
     for line in [header, ["-" * w for w in widths], *lines]:
         print("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
-
-
-def environment_report() -> str:
-    """What the timings depend on, printed above every table."""
-    coretype = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
-    if benchmarks.NUMPY_PRELOADED:
-        coretype += " (NumPy was imported before benchmarks: the setting may not have applied)"
-    return (
-        f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}, "
-        f"OPENBLAS_CORETYPE={coretype}, OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT')}, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}, "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '(unset)')}, platform {sys.platform}, {load_report()}"
-    )
-
-
-def load_report() -> str:
-    """The machine's load: above the core count, every figure is inflated."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"

@@ -1,8 +1,12 @@
-"""Peer 3: PyTorch eager, gradients by ``torch.autograd.grad``.
+"""Peer 3: PyTorch eager, gradients by ``torch.autograd.grad``; and ``torch.compile``.
 
 ``autograd.grad`` returns fresh gradients each call, so nothing accumulates in
 ``.grad`` and nothing has to be zeroed between timed calls. Forward-only runs on
 tensors that do not require grad, so autograd records nothing (as in inference).
+
+With ``compiled=True`` (the ``torch-compile`` peer) the loss is ``torch.compile``d
+(inductor, which generates C++ for the CPU): forward and fwd+bwd each get their own
+compiled function, and AOTAutograd compiles the backward that ``autograd.grad`` runs.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812  (the name every torch user knows)
 
-from benchmarks.peers import PeerParts
-from benchmarks.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.peers import PeerParts
+from graphc.bench.workloads import L2_REG, WORKLOADS, Data
 
 
 def _threads() -> int:
@@ -71,10 +75,19 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-def parts(workload: str, dtype: np.dtype) -> PeerParts:
+def parts(workload: str, dtype: np.dtype, compiled: bool = False) -> PeerParts:
     del dtype  # torch follows the tensors' dtype
     wrt = WORKLOADS[workload].wrt
-    loss = LOSSES[workload]
+    eager = LOSSES[workload]
+    if compiled:
+        # Dynamo caches compiled code per Python function: the W5 sizes, dtypes and modes
+        # share one loss function and would pass the default limit of 8 (then it runs
+        # eager, silently). Shapes are static, as for every other peer.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        # one compiled function per mode: forward runs on tensors that do not require grad
+        forward_loss, loss = (torch.compile(eager, dynamic=False) for _ in range(2))
+    else:
+        forward_loss = loss = eager
 
     def prepare(data: Data) -> dict:
         plain = {k: torch.from_numpy(v) for k, v in data.items()}  # shares the NumPy memory
@@ -85,4 +98,4 @@ def parts(workload: str, dtype: np.dtype) -> PeerParts:
         value = loss(p["graph"])
         return value.detach(), torch.autograd.grad(value, p["leaves"])
 
-    return PeerParts(prepare, lambda: lambda p: loss(p["plain"]), lambda: forward_backward)
+    return PeerParts(prepare, lambda: lambda p: forward_loss(p["plain"]), lambda: forward_backward)

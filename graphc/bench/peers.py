@@ -13,9 +13,9 @@ Conventions shared by every peer:
 - float32 data is computed in float32 throughout (checked by the harness).
 
 Peers: ``numpy`` (by hand, the baseline), ``jax`` (jit of value_and_grad, x64 on),
-``torch`` (eager autograd), ``pytensor`` (mode="NUMBA"); and graphc itself:
-``graphc`` (the Numba backend) and ``graphc-interp`` (its interpreter, the baseline
-a compiled graph must beat).
+``torch`` (eager autograd), ``torch-compile`` (``torch.compile``, inductor),
+``pytensor`` (mode="NUMBA"); and graphc itself: ``graphc`` (the Numba backend) and
+``interpret`` (its interpreter, the baseline a compiled graph must beat).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
-from benchmarks.workloads import WORKLOADS, Data
+from graphc.bench.workloads import WORKLOADS, Data
 
 Fn = Callable[[object], object]  # called with what the peer's prepare returned
 
@@ -54,12 +55,13 @@ class PeerParts:
 # Each peer module has `parts(workload_name, dtype, **options) -> PeerParts`; a peer is
 # a module and the options it is called with.
 PEER_MODULES: dict[str, tuple[str, dict]] = {
-    "numpy": ("benchmarks.peer_numpy", {}),
-    "graphc": ("benchmarks.peer_graphc", {"backend": "numba"}),
-    "graphc-interp": ("benchmarks.peer_graphc", {"backend": "interpret"}),
-    "jax": ("benchmarks.peer_jax", {}),
-    "torch": ("benchmarks.peer_torch", {}),
-    "pytensor": ("benchmarks.peer_pytensor", {}),
+    "numpy": ("graphc.bench.peer_numpy", {}),
+    "graphc": ("graphc.bench.peer_graphc", {"backend": "numba"}),
+    "interpret": ("graphc.bench.peer_graphc", {"backend": "interpret"}),
+    "jax": ("graphc.bench.peer_jax", {}),
+    "torch": ("graphc.bench.peer_torch", {}),
+    "torch-compile": ("graphc.bench.peer_torch", {"compiled": True}),
+    "pytensor": ("graphc.bench.peer_pytensor", {}),
 }
 
 _missing_noted: set[str] = set()
@@ -71,7 +73,7 @@ def _import_peer(peer: str) -> object | None:
     except ImportError as exc:  # the peer's package (jax, torch, pytensor) is optional
         if peer not in _missing_noted:
             _missing_noted.add(peer)
-            print(f"note: peer {peer!r} skipped: {exc}")
+            tqdm.write(f"note: peer {peer!r} skipped: {exc}")
         return None
 
 
@@ -90,7 +92,7 @@ def build_peer(peer: str, workload: str, dtype: np.dtype) -> PeerImpl | None:
     try:
         parts: PeerParts = module.parts(workload, np.dtype(dtype), **PEER_MODULES[peer][1])  # type: ignore[attr-defined]
     except NotImplementedError as exc:
-        print(f"note: peer {peer!r} skipped for {workload}: {exc}")
+        tqdm.write(f"note: peer {peer!r} skipped for {workload}: {exc}")
         return None
     # Sample data only feeds the first call; same shapes and dtypes as the timed data,
     # so no peer recompiles later.

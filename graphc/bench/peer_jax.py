@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.peers import Fn, PeerParts
-from benchmarks.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.peers import Fn, PeerParts
+from graphc.bench.workloads import L2_REG, WORKLOADS, Data
 
 jax.config.update("jax_enable_x64", True)
 jax.devices()  # start the CPU backend now, not inside the first workload's compile time

@@ -21,8 +21,8 @@ with warnings.catch_warnings():
     import pytensor.tensor as pt
     from pytensor.tensor.special import log_softmax
 
-from benchmarks.peers import Fn, PeerParts
-from benchmarks.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.peers import Fn, PeerParts
+from graphc.bench.workloads import L2_REG, WORKLOADS, Data
 
 Var = pt.TensorVariable
 Loss = Callable[[dict[str, Var]], Var]

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 import graphc as gc
-from benchmarks.peers import Fn, PeerParts
-from benchmarks.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.peers import Fn, PeerParts
+from graphc.bench.workloads import L2_REG, WORKLOADS, Data
 
 Graph = tuple[list[gc.Node], gc.Node]  # inputs (in the data's key order) and the loss
 

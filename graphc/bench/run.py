@@ -1,0 +1,305 @@
+"""graphc bench: every workload x system x {fwd, fwd+bwd} x {f64, f32}, timed.
+
+Every system's loss and gradients are checked against NumPy by hand before it is
+timed; a system that disagrees is reported WRONG and not timed. Systems whose
+package is missing are skipped with a note. Tables give the median time per call
+and its ratio to NumPy by hand and to graphc's interpreter; --json keeps every
+figure with the machine it was measured on; --plot draws them (the plot extra).
+
+    graphc bench --quick
+    graphc bench --workloads W1,S --systems graphc,interpret,numpy --json out/w1.json --plot out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import graphc
+from graphc.bench import bench_environ, harness, machine, scaling, selftest
+from graphc.bench.harness import Row
+from graphc.bench.peers import PEERS, PeerImpl
+from graphc.bench.workloads import WORKLOADS
+
+DTYPES = {"f64": np.dtype(np.float64), "f32": np.dtype(np.float32)}
+MODES = ("fwd", "fwd+bwd")
+WORKLOAD_NAMES = [*WORKLOADS, "S"]
+QUICK_SKIPS = {"W5_28x28"}  # --quick without --workloads: its cold compile alone takes ~25 s
+SLOW_COMPILERS = {"torch-compile", "pytensor"}  # --quick without --systems leaves them out
+PLOT_FORMATS = ("png", "svg")
+JSON_FORMAT = 1  # bumped when the JSON's layout changes
+
+
+def _names(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """argparse type: a comma-separated subset of `allowed`, in the order given."""
+
+    def parse(text: str) -> list[str]:
+        names = [n for n in text.split(",") if n]
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {','.join(allowed)}")
+        if not names:
+            raise argparse.ArgumentTypeError("empty list")
+        return names
+
+    return parse
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(n) for n in text.split(",") if n]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return sizes
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``graphc bench`` (also ``python -m graphc.bench``)."""
+    p.add_argument("--workloads", type=_names(WORKLOAD_NAMES), metavar="W1,S,...",
+                   help=f"comma-separated, from {','.join(WORKLOAD_NAMES)} (default: all; with --quick all but "
+                        f"{','.join(sorted(QUICK_SKIPS))})")
+    p.add_argument("--systems", type=_names(list(PEERS)), metavar="graphc,numpy,...",
+                   help=f"comma-separated, from {','.join(PEERS)} (default: every one installed; with --quick "
+                        f"not {','.join(sorted(SLOW_COMPILERS))}). numpy always runs: it is the reference")
+    p.add_argument("--dtypes", type=_names(list(DTYPES)), default=list(DTYPES), metavar="f64,f32")
+    p.add_argument("--modes", type=_names(MODES), default=list(MODES), metavar="fwd,fwd+bwd")
+    p.add_argument("--rounds", type=int, help="interleaved rounds, samples per case (default 15; --quick 5)")
+    p.add_argument("--min-time", type=float, help="seconds per sample (default 0.02; --quick 0.005)")
+    p.add_argument("--sizes", type=_sizes, metavar="10,100,...",
+                   help=f"S's chain lengths (default {','.join(map(str, scaling.SIZES))}; "
+                        f"--quick {','.join(map(str, scaling.QUICK_SIZES))})")
+    p.add_argument("--seed", type=int, default=1, help="seed of the timed data")
+    p.add_argument("--quick", action="store_true", help="a smoke run in a few minutes, not a measurement")
+    p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the machine's description")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write plots to DIR (needs matplotlib: the plot extra)")
+    p.add_argument("--plot-format", type=_names(PLOT_FORMATS), default=["png"], metavar="png,svg")
+    p.add_argument("--no-selftest", action="store_true", help="skip the finite-difference check of NumPy by hand")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    p.add_argument("--pytensor-cold", action="store_true",
+                   help="give PyTensor an empty compile cache (cold compile times)")
+
+
+def settle(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the defaults that depend on --quick."""
+    args.rounds = args.rounds or (5 if args.quick else 15)
+    args.min_time = args.min_time or (0.005 if args.quick else 0.02)
+    args.sizes = args.sizes or list(scaling.QUICK_SIZES if args.quick else scaling.SIZES)
+    if args.workloads is None:
+        args.workloads = [w for w in WORKLOAD_NAMES if not (args.quick and w in QUICK_SKIPS)]
+    if args.systems is None:
+        args.systems = [s for s in PEERS if not (args.quick and s in SLOW_COMPILERS)]
+    return args
+
+
+def _use_empty_pytensor_cache() -> None:
+    # Must run before PyTensor is imported: it reads its flags once.
+    path = tempfile.mkdtemp(prefix="pytensor-cold-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    os.environ["PYTENSOR_FLAGS"] = f"{flags},base_compiledir={path}".lstrip(",")
+
+
+Status = Callable[[str], None]
+
+
+def _checked_impls(workload: str, dtype: np.dtype, systems: list[str], data: dict,
+                   status: Status) -> dict[str, tuple[PeerImpl, dict]]:
+    """Build each system, and keep only those that reproduce NumPy by hand."""
+    wrt = WORKLOADS[workload].wrt
+    reference = PEERS["numpy"](workload, dtype)
+    assert reference is not None
+    ref = reference.forward_backward(reference.prepare(data))
+    ok: dict[str, tuple[PeerImpl, dict]] = {}
+    for system in systems:
+        status(f"{system}: compiling")
+        impl = reference if system == "numpy" else PEERS[system](workload, dtype)
+        if impl is None:
+            continue
+        prepared = impl.prepare(data)
+        problems = harness.check_forward_backward(impl.forward_backward(prepared), ref, wrt, dtype)  # type: ignore[arg-type]
+        problems += harness.compare("forward loss", impl.forward(prepared), ref[0], dtype)  # type: ignore[index]
+        if problems:
+            tqdm.write(f"  WRONG {system} {workload} {dtype}: " + "; ".join(problems))
+            ok[system] = (impl, {})  # kept only to report it; never timed
+        else:
+            ok[system] = (impl, prepared)
+    return ok
+
+
+def measure(workload: str, dtype_name: str, args: argparse.Namespace, systems: list[str],
+            status: Status = lambda _: None) -> list[Row]:
+    """Compile-time and run-time rows of one workload in one dtype, for every system."""
+    dtype = DTYPES[dtype_name]
+    data = WORKLOADS[workload].make_data(dtype, np.random.default_rng(args.seed))
+    impls = _checked_impls(workload, dtype, systems, data, status)
+    rows = []
+    for system, (impl, _) in impls.items():
+        rows.append(Row(workload, dtype_name, "compile fwd+bwd", system, impl.compile_seconds))
+        rows.append(Row(workload, dtype_name, "compile fwd", system, impl.forward_compile_seconds))
+    for mode in args.modes:
+        status(f"timing {mode}")
+        cases = {}
+        for system, (impl, prepared) in impls.items():
+            if not prepared:
+                rows.append(Row(workload, dtype_name, mode, system, math.nan, note="WRONG"))
+                continue
+            fn = impl.forward if mode == "fwd" else impl.forward_backward
+            cases[system] = lambda fn=fn, prepared=prepared: fn(prepared)
+        samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
+        for system, s in samples.items():
+            rows.append(Row(workload, dtype_name, mode, system, float(np.median(s)), harness.spread(s)))
+    return rows
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure what ``args`` asks for, printing progress and tables; the JSON-ready results."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    info = machine.describe()
+    print(machine.summary(info))
+    result: dict[str, Any] = {"format": JSON_FORMAT, "graphc": graphc.__version__, "started": started.isoformat(),
+                              "argv": sys.argv, "settings": _settings(args), "machine": info, "selftest": None,
+                              "rows": [], "scaling": []}
+    workloads = [w for w in args.workloads if w != "S"]
+    if workloads and not args.no_selftest:
+        errors = selftest.run_all(workloads)
+        result["selftest"] = errors
+        print("NumPy by hand vs finite differences: " + ("OK" if not errors else "FAILED\n" + "\n".join(errors)))
+        if errors:
+            return result
+    systems = ["numpy", *(s for s in args.systems if s != "numpy")]
+    tasks = [(w, d) for w in workloads for d in args.dtypes]
+    sizes = args.sizes if "S" in args.workloads else []
+    rows: list[Row] = result["rows"]
+    with tqdm(total=len(tasks) + len(sizes), unit="case", disable=args.no_progress or None, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for workload, dtype_name in tasks:
+            _progress(bar, f"{workload} {dtype_name}")
+            rows += measure(workload, dtype_name, args, systems, status=bar.set_postfix_str)
+            bar.update()
+        for n in sizes:
+            _progress(bar, f"S n={n}")
+            bar.set_postfix_str("compiling cold and warm, in fresh processes")
+            result["scaling"].append(scaling.measure(n, args.rounds, args.min_time))
+            bar.update()
+    info["load_after"] = machine.load()
+    print_tables(rows, result["scaling"])
+    print(f"\n{machine.load_text(info['load_after'])} at the end; "
+          f"timing loop overhead {harness.format_seconds(harness.call_overhead())}/call")
+    return result
+
+
+def _progress(bar: tqdm, case: str) -> None:
+    """The case being measured: in the bar, or a line when there is no bar (no terminal)."""
+    bar.set_description(case)
+    if bar.disable:
+        print(f"measuring {case} ...", flush=True)
+
+
+def print_tables(rows: list[Row], scaled: list[dict[str, Any]]) -> None:
+    timed = [r for r in rows if not r.mode.startswith("compile")]
+    if timed:
+        harness.print_table(timed, baseline="numpy", title="Median time per call, and its ratio to NumPy by hand")
+        for baseline, name in (("interpret", "graphc's interpreter"), ("jax", "JAX jit")):
+            if any(r.system == baseline and not math.isnan(r.seconds) for r in timed):
+                harness.print_table(timed, baseline=baseline, title=f"The same, as ratios to {name}")
+    compiled = [r for r in rows if r.mode.startswith("compile")]
+    if compiled:
+        harness.print_table(compiled, baseline=None,
+                            title="Graph definition -> first result (one run each; disk caches as found)")
+    if scaled:
+        print("\nS: a chain of n elementwise ops and its gradient (cold: empty cache; warm: from the disk cache; "
+              f"run: one call, N={scaling.ROWS})")
+        print("\n".join(scaling.format_rows(scaled)))
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+
+
+def failed(result: dict[str, Any]) -> bool:
+    """Whether graphc itself went wrong: the NumPy reference's self-test, a graphc system
+    disagreeing with it, or S compiled disagreeing with S interpreted."""
+    return bool(result["selftest"]) or any(
+        row.note == "WRONG" and row.system in ("graphc", "interpret") for row in result["rows"]) or any(
+        s.get("problems") for s in result["scaling"])
+
+
+def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> None:
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        rows = [asdict(r) for r in result["rows"]]
+        text = json.dumps(_null_nans(result | {"rows": rows}), indent=1, default=_jsonable, allow_nan=False)
+        args.json.write_text(text + "\n")
+        print(f"wrote {args.json}")
+    if args.plot:
+        from graphc.bench import plots
+
+        for path in plots.write_all(result["rows"], result["scaling"], args.plot, args.plot_format):
+            print(f"wrote {path}")
+
+
+def _null_nans(value: Any) -> Any:
+    """NaN (not measured) as null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _null_nans(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_null_nans(v) for v in value]
+    return value
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m graphc.bench``: measure in this process."""
+    parser = argparse.ArgumentParser(prog="graphc bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = settle(parser.parse_args(argv))
+    if args.plot:
+        check_plot_extra(parser)
+    if args.pytensor_cold:
+        _use_empty_pytensor_cache()
+    result = run(args)
+    write_outputs(result, args)
+    return 1 if failed(result) else 0
+
+
+def check_plot_extra(parser: argparse.ArgumentParser) -> None:
+    """Fail before measuring, not after, when --plot cannot be honoured."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        parser.error("--plot needs matplotlib: pip install 'graphc[plot]'")
+
+
+def launch(argv: Sequence[str]) -> int:
+    """``graphc bench``: OpenBLAS reads its settings when NumPy loads, which has happened
+    in this process; where ``bench_environ`` adds to the environment, measure in a fresh
+    process that has them from the start."""
+    env = bench_environ(os.environ)
+    if env == dict(os.environ):
+        return main(argv)
+    return subprocess.call([sys.executable, "-m", "graphc.bench", *argv], env=env)
