@@ -13,16 +13,15 @@ it came from.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import CodeType, ModuleType
+from types import CodeType
 
 import numpy as np
 
-from graphc.codegen.names import Namer, is_plain
+from graphc.codegen.names import Namer, helper_modules, is_plain
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.numbering import of_text
@@ -30,8 +29,6 @@ from graphc.ir.op import lookup
 from graphc.ir.shapes import Shape
 from graphc.passes.fusion import Loop, schedule
 
-# the modules kernels import helpers from (errors: raised by checks in lowerings)
-HELPERS = ("graphc.codegen.blas", "graphc.codegen.views", "graphc.codegen.vecmath", "graphc.errors")
 SUFFIX = {"float64": "f64", "float32": "f32"}
 JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reassoc", "contract"}}{parallel})'
 
@@ -154,7 +151,7 @@ class KernelWriter:
         return self.flat_names[array]
 
     def helper(self, name: str) -> str:
-        """``name``, a helper from one of the HELPERS modules, imported by the module."""
+        """``name``, a helper from one of graphc.codegen.names.HELPER_MODULES, imported by the module."""
         self.imports.add(name)
         return name
 
@@ -567,12 +564,6 @@ def _digest_code(digest: hashlib._Hash, code: CodeType) -> None:
             _digest_code(digest, const)
         else:
             digest.update(repr(const).encode())
-
-
-def helper_modules() -> list[ModuleType]:
-    """The modules generated kernels import helpers from (their files are part of the
-    disk cache key: see graphc.runtime.cache)."""
-    return [importlib.import_module(m) for m in HELPERS]
 
 
 def generate(kernels: Sequence[KernelSpec], ids: dict[Node, int] | None = None) -> str:

@@ -133,7 +133,7 @@ def _helpers_hash() -> str:
     """The helper modules that generated source imports decide its machine code too, and
     Numba's cache checks the kernel file only: an edited helper must change the file's
     name. Read once per process."""
-    from graphc.codegen.kernel import helper_modules
+    from graphc.codegen.names import helper_modules
 
     return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in helper_modules())).hexdigest()
 
