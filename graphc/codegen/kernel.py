@@ -14,53 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 
-import numpy as np
-
-from graphc.codegen.names import Namer, helper_modules, is_plain
+from graphc.codegen.loops import LoopWriter
+from graphc.codegen.names import helper_modules, is_plain
+from graphc.codegen.writer import JIT, SUFFIX, ScalarCtx, Value, literal
 from graphc.ir.graph import order
 from graphc.ir.node import Node
-from graphc.ir.numbering import of_text
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Shape
 from graphc.passes.fusion import Loop, schedule
-
-SUFFIX = {"float64": "f64", "float32": "f32"}
-JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reassoc", "contract"}}{parallel})'
-
-
-def literal(value: object, dtype: np.dtype) -> str:
-    """A literal of ``dtype`` in generated source (a float32 literal must stay float32)."""
-    if dtype.kind == "i":
-        return str(int(value))  # type: ignore[call-overload]
-    v = float(value)  # type: ignore[arg-type]
-    text = "np.nan" if math.isnan(v) else ("np.inf" if v == math.inf else "-np.inf" if v == -math.inf else repr(v))
-    return f"np.float32({text})" if dtype == np.float32 else text
-
-
-class ScalarCtx:
-    """What an op's scalar template may ask of the code generator."""
-
-    def __init__(self, dtype: np.dtype, imports: set[str]) -> None:
-        self.dtype, self.imports = dtype, imports
-
-    def lit(self, value: float) -> str:
-        return literal(value, self.dtype)
-
-    def fn(self, name: str) -> str:
-        """A math function of this dtype: graphc.codegen.vecmath's vectorizable one where
-        it has one, else math.*."""
-        from graphc.codegen import vecmath
-
-        fname = f"{name}_{SUFFIX.get(self.dtype.name)}"
-        if fname in vecmath.__all__:
-            self.imports.add(fname)
-            return fname
-        return f"math.{name}"
 
 
 @dataclass
@@ -75,114 +39,9 @@ class KernelSpec:
     fuse: bool = True  # the fusion pass: elementwise chains share loops
 
 
-@dataclass
-class Value:
-    expr: str  # a variable name or a literal
-    scalar: bool  # a 0-d value is a scalar in the kernel
-    layout: str = "C"  # of arrays: "C", "F" or "A"
-
-
-class KernelWriter:
+class KernelWriter(LoopWriter):
     """Writes the body of one kernel."""
 
-    def __init__(self, spec: KernelSpec, ids: dict[Node, int], imports: set[str]) -> None:
-        self.spec, self.ids, self.imports = spec, ids, imports
-        self.namer = Namer()
-        self.values: dict[Node, Value] = {}
-        self.dims: dict[str, str] = {}
-        self.lines: list[str] = []
-        self.blas_constants = False
-        self.flat_names: dict[str, str] = {}
-        self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
-        self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
-        self.externals: dict[str, str] = {}  # ops' Numba functions the kernel calls, by module-level name
-
-    # -- naming -------------------------------------------------------------------
-    def base(self, node: Node) -> str:
-        return node.name if node.name is not None else f"{node.op}{self.ids[node]}"
-
-    def comment(self, node: Node) -> str:
-        args = " ".join(f"%{self.ids[i]}" for i in node.inputs)
-        text = f"%{self.ids[node]} = {node.op}" + (f" {args}" if args else "")
-        if node.role == "backward":
-            text += f"  ({node.pattern}, grad of {of_text(node, self.ids)})"
-        if node.name is not None and not is_plain(node.name):  # its variable's name is an ASCII stand-in
-            text += f"  [{node.name!r}]"
-        return text
-
-    def emit(self, line: str, depth: int = 1) -> None:
-        self.lines.append("    " * depth + line)
-
-    def lit(self, value: object, dtype: np.dtype) -> str:
-        return literal(value, dtype)
-
-    def dim(self, d: int | str) -> str:
-        return str(d) if isinstance(d, int) else self.dims[d]
-
-    def shape_expr(self, shape: Shape) -> str:
-        inner = ", ".join(self.dim(d) for d in shape)
-        return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-    def np_dtype(self, node: Node) -> str:
-        return f"np.{node.dtype.name}"
-
-    def size_expr(self, shape: Shape) -> str:
-        return " * ".join(self.dim(d) for d in shape) or "1"
-
-    def alloc(self, shape: Shape, node: Node) -> str:
-        """An uninitialized array. Always np.empty of a flat size (viewed with its shape):
-        Numba compiles np.empty's implementation once per argument type, and every tuple
-        rank is another."""
-        flat = f"np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})"
-        return flat if len(shape) == 1 else self.shaped(flat, shape)
-
-    def nested_loops(self, shape: Shape) -> list[str]:
-        """``for i0 in range(d0): for i1 in ...`` over ``shape`` (the body goes at depth
-        1 + len(shape)); returns the index names."""
-        index = [f"i{k}" for k in range(len(shape))]
-        for k, d in enumerate(shape):
-            self.emit(f"for {index[k]} in range({self.dim(d)}):", 1 + k)
-        return index
-
-    def flat_name(self, array: str) -> str:
-        """The name of ``array``'s flat view (one per array, from the namer)."""
-        if array not in self.flat_names:
-            self.flat_names[array] = self.namer.fresh(f"{array}_flat")
-        return self.flat_names[array]
-
-    def helper(self, name: str) -> str:
-        """``name``, a helper from one of graphc.codegen.names.HELPER_MODULES, imported by the module."""
-        self.imports.add(name)
-        return name
-
-    def flat(self, array: str) -> str:
-        """A C-contiguous array as a flat vector (a view)."""
-        return f"{self.helper('flat_view')}({array})"
-
-    def shaped(self, array: str, shape: Shape) -> str:
-        """A C-contiguous array viewed with ``shape`` (same size)."""
-        return f"{self.helper('shaped_view')}({array}, {self.shape_expr(shape)})"
-
-    def permuted(self, array: str, axes: tuple[int, ...]) -> str:
-        """An array viewed with its axes permuted."""
-        return f"{self.helper('permuted_view')}({array}, {axes})"
-
-    def fill(self, name: str, shape: Shape, node: Node, value: str, note: str) -> None:
-        """Emit ``filled``'s statements, the first carrying ``note``."""
-        for k, line in enumerate(self.filled(name, shape, node, value)):
-            self.emit(line + (note if k == 0 else ""))
-
-    def filled(self, name: str, shape: Shape, node: Node, value: str) -> list[str]:
-        """Statements making ``name`` an array of ``shape`` filled with ``value`` (a loop:
-        np.full and np.zeros would each compile an implementation of their own)."""
-        flat = name if len(shape) == 1 else self.namer.fresh(f"{name}_flat")
-        lines = [f"{flat} = np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})",
-                 f"for i in range({self.size_expr(shape)}):", f"    {flat}[i] = {value}"]
-        if flat != name:
-            lines.append(f"{name} = {self.shaped(flat, shape)}")
-        return lines
-
-    # -- the kernel ---------------------------------------------------------------
     def write(self) -> list[str]:
         spec = self.spec
         params = [*spec.params, *spec.constants]
@@ -221,11 +80,6 @@ class KernelWriter:
         helpers = [line for h in self.helpers for line in (*h, "", "")]
         return helpers + header + self.lines
 
-    def value(self, node: Node) -> Value:
-        if node not in self.values and node.op == "const":
-            # scalar constants are literals; array constants are parameters
-            self.values[node] = Value(literal(node.attrs["value"].reshape(-1)[0], node.dtype), True)
-        return self.values[node]
 
     # -- steps outside loops --------------------------------------------------------
     def step(self, node: Node) -> None:
@@ -302,24 +156,6 @@ class KernelWriter:
         """A leading dimension: BLAS wants at least 1 even for empty operands."""
         return str(max(1, d)) if isinstance(d, int) else f"max(1, {self.dim(d)})"
 
-    def cast(self, node: Node, expr: str) -> str:
-        # Numba may widen float32 arithmetic (pow, math.*) to float64: pin the dtype
-        if node.dtype == np.float32 and lookup(node.op).pin_float32:
-            return f"np.float32({expr})"
-        return expr
-
-    def contiguous(self, v: Value, node: Node) -> str:
-        """``v`` (the value of ``node``) as a C-contiguous array: itself, or a copy made by
-        a loop (Numba's np.ascontiguousarray compiles its shape-mismatch error message,
-        string formatting and all: 6 s of W5's cold compile)."""
-        if v.layout == "C":
-            return v.expr
-        copy = self.namer.fresh(f"{v.expr}_c")
-        self.emit(f"{copy} = {self.alloc(node.shape, node)}")
-        index = self.nested_loops(node.shape)
-        self.emit(f"{copy}[{', '.join(index)}] = {v.expr}[{', '.join(index)}]", 1 + node.ndim)
-        return copy
-
     def windows(self, node: Node, name: str, src: Value, note: str) -> None:
         """patches copies each window element from its pixel (0 in the padding);
         patches_adjoint adds each back onto its pixel. Six loops over the windows."""
@@ -343,203 +179,6 @@ class KernelWriter:
         else:
             self.emit(f"if {inside}:", 7)
             self.emit(f"{name}[{pixel}] += {src.expr}[{window}]", 8)
-
-    # -- fused loops ------------------------------------------------------------------
-    def loop(self, loop: Loop) -> None:
-        shape = loop.shape
-        loads = loop.loads()
-        reductions = loop.reductions
-        full = all(len(r.attrs["axes"]) == len(shape) for r in reductions)
-        flat = len(shape) > 1 and full and all(
-            self.value(u).scalar or ((u.shape == shape or _single(u.shape)) and self.value(u).layout == "C")
-            for u in loads)
-        members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
-        self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
-        chunked = (flat or len(shape) == 1) and self.long_loop(loop)
-        index = self.loop_header(shape, flat, loads, chunked)
-        stored: dict[Node, str] = {}
-        for r in reductions:
-            self.init_reduction(r, stored)
-        for m in loop.stores:
-            if m not in stored:
-                stored[m] = self.namer.fresh(self.base(m))
-                target = self.flat_name(stored[m]) if flat else stored[m]
-                allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
-                self.prologue([f"{target} = {allocation}"])
-        if chunked:
-            self.chunked_loop(loop, stored, flat, index[0])
-        else:
-            accumulators = {r: stored[r] for r in reductions}
-            self.loop_body(loop, stored, accumulators, index, flat, 1 + (1 if flat else len(shape)))
-        for m in loop.stores:
-            self.finish(m, stored[m], flat)
-
-    def loop_body(self, loop: Loop, stored: dict[Node, str], accumulators: dict[Node, str], index: list[str],
-                  flat: bool, depth: int) -> None:
-        """One element of a fused loop: load, compute, store, accumulate."""
-        shape = loop.shape
-        elements: dict[Node, str] = {}
-        for u in loop.loads():
-            v = self.value(u)
-            if v.scalar:
-                elements[u] = v.expr
-            else:
-                elements[u] = self.namer.fresh(f"{self.base(u)}_e")
-                src = self.flat_name(v.expr) if flat else v.expr
-                self.emit(f"{elements[u]} = {src}[{self.load_index(u.shape, shape, index, flat)}]", depth)
-        for m in loop.members:
-            op = lookup(m.op)
-            a = [elements[i] for i in m.inputs]
-            if op.kind == "reduce":
-                self.accumulate(m, a[0], accumulators[m], shape, index, flat, depth)
-                continue
-            elements[m] = self.namer.fresh(f"{self.base(m)}_e" if m in stored else self.base(m))
-            expr = self.cast(m, op.scalar(a, ScalarCtx(m.dtype, self.imports), m.attrs))
-            self.emit(f"{elements[m]} = {expr}  # {self.comment(m)}", depth)
-            if m in stored:
-                target = self.flat_name(stored[m]) if flat else stored[m]
-                self.emit(f"{target}[{', '.join(index)}] = {elements[m]}", depth)
-
-    # -- long loops on several threads (graphc.codegen.parallel) -----------------------
-    def long_loop(self, loop: Loop) -> bool:
-        """Whether a loop is split across threads: when its size is fixed and its work
-        (elements x per-element cost) long enough to repay Numba's parfor pipeline,
-        which costs ~1.5 s more compile time per kernel (measured on W2). A loop over
-        a named dim stays serial: the cost would land on every graph with a batch
-        dim, however short its calls."""
-        from graphc.codegen import parallel
-
-        if not all(isinstance(d, int) for d in loop.shape):
-            return False
-        size = math.prod(loop.shape)  # type: ignore[arg-type]
-        cost = sum(lookup(m.op).cost for m in loop.members)
-        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK and parallel.available()
-
-    def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
-        """The loop body becomes a helper function over a range [lo, hi) that returns its
-        partial reductions. The kernel calls it once per chunk under numba.prange, one
-        chunk per thread, and combines the partials in chunk order, so results do not
-        depend on which thread ran which chunk."""
-        from graphc.codegen import parallel
-
-        self.parallel = True
-        helper = self.namer.fresh(f"{self.spec.name}_chunk")
-        count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
-        local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
-        # its parameters: the scalars it reads, the arrays it reads whole (broadcast ones,
-        # read at index 0) and the arrays it walks (read or written at the loop index)
-        loads = [(u, self.value(u)) for u in loop.loads()]
-        scalars = [v.expr for u, v in loads if v.scalar and v.expr.isidentifier()]
-        broadcast = [self.flat_name(v.expr) if flat else v.expr
-                     for u, v in loads if not v.scalar and u.shape != loop.shape]
-        walked = [self.flat_name(v.expr) if flat else v.expr
-                  for u, v in loads if not v.scalar and u.shape == loop.shape]
-        walked += [self.flat_name(stored[m]) if flat else stored[m]
-                   for m in loop.stores if lookup(m.op).kind != "reduce"]
-        params = list(dict.fromkeys([*scalars, *broadcast, *walked]))
-        whole = {a: self.namer.fresh(f"{a}_whole") for a in dict.fromkeys(walked)}
-        # the body, written into the helper's lines
-        kernel_lines, self.lines = self.lines, []
-        # the chunk's own views, indexed from 0: Numba then knows no index is negative
-        # (x[i] for i in range(lo, hi) checks i < 0 on every element, and vectorizes worse)
-        for a, w in whole.items():
-            self.emit(f"{a} = {w}[{lo}:{hi}]")
-        for r in loop.reductions:
-            self.emit(f"{local[r]} = {self.identity(r)}")
-        self.emit(f"for {i} in range({hi} - {lo}):")
-        self.loop_body(loop, stored, local, [i], flat, 2)
-        self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
-        body, self.lines = self.lines, kernel_lines
-        members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
-        signature = [whole.get(p, p) for p in params]
-        self.helpers.append([f"{JIT.format(parallel='')}",
-                             f"def {helper}({', '.join([*signature, lo, hi])}):",
-                             f"    # elements [{lo}, {hi}) of the fused loop {members} of {self.spec.name}", *body])
-        call = f"{helper}({', '.join(params)}, "
-        results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
-        unpack = f"{', '.join(results)}, = " if results else ""
-        size = math.prod(loop.shape)  # type: ignore[arg-type]
-        self.emit(f"{count} = {min(parallel.threads(), size // (parallel.MIN_ELEMENTS // 2))}  # one chunk per thread")
-        parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions}
-        for r in loop.reductions:
-            self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
-        self.emit(f"for {c} in numba.prange({count}):")
-        self.emit(f"{unpack}{call}{c} * n // {count}, ({c} + 1) * n // {count})", 2)
-        for r, part in zip(loop.reductions, results):
-            self.emit(f"{parts[r]}[{c}] = {part}", 2)
-        for r in loop.reductions:
-            self.emit(f"for {c} in range({count}):")
-            self.accumulate(r, f"{parts[r]}[{c}]", stored[r], loop.shape, [c], flat, 2)
-
-    def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node], chunked: bool = False) -> list[str]:
-        self.alloc_at = len(self.lines)
-        if flat or chunked:
-            size = " * ".join(self.dim(d) for d in shape)
-            self.emit(f"n = {size}")
-            self.alloc_at = len(self.lines)
-            for u in loads if flat else ():
-                v = self.value(u)
-                if not v.scalar:
-                    self.emit(f"{self.flat_name(v.expr)} = {self.flat(v.expr)}")
-            if not chunked:
-                self.emit("for i in range(n):")
-            return ["i"] if flat else ["i0"]
-        return self.nested_loops(shape)
-
-    def load_index(self, ushape: Shape, shape: Shape, index: list[str], flat: bool) -> str:
-        if flat:
-            return "0" if _single(ushape) and ushape != shape else "i"  # one element broadcasts
-        offset = len(shape) - len(ushape)
-        return ", ".join("0" if d == 1 and shape[offset + j] != 1 else index[offset + j]
-                         for j, d in enumerate(ushape))
-
-    def identity(self, r: Node) -> str:
-        return literal(lookup(r.op).identity(r.dtype), r.dtype)
-
-    def init_reduction(self, r: Node, stored: dict[Node, str]) -> None:
-        identity = self.identity(r)
-        name = self.namer.fresh(self.base(r))
-        stored[r] = name
-        if len(r.attrs["axes"]) == r.inputs[0].ndim:
-            lines = [f"{name} = {identity}"]  # a full reduction accumulates in a scalar
-        else:
-            lines = self.filled(name, r.shape, r, identity)
-        lines[0] += f"  # {self.comment(r)}"
-        self.prologue(lines)
-
-    def prologue(self, lines: list[str]) -> None:
-        """Insert statements before the current loop's header."""
-        self.lines[self.alloc_at:self.alloc_at] = ["    " + line for line in lines]
-        self.alloc_at += len(lines)
-
-    def accumulate(self, r: Node, element: str, acc: str, shape: Shape, index: list[str], flat: bool,
-                   depth: int) -> None:
-        axes, keep = r.attrs["axes"], r.attrs["keepdims"]
-        if len(axes) == len(shape):
-            target = acc
-        else:
-            idx = [("0" if keep else None) if k in axes else index[k] for k in range(len(shape))]
-            target = f"{acc}[{', '.join(i for i in idx if i is not None)}]"
-        for k, line in enumerate(lookup(r.op).combine(target, element)):
-            self.emit(line + (f"  # {self.comment(r)}" if k == 0 else ""), depth)
-
-    def finish(self, m: Node, name: str, flat: bool) -> None:
-        """After the loop: give stored members their final form."""
-        if lookup(m.op).kind == "reduce":
-            full = len(m.attrs["axes"]) == m.inputs[0].ndim
-            if full and m.shape != ():  # keepdims: the scalar total as an array of ones' shape
-                kept = self.namer.fresh(f"{name}_kept")
-                for line in self.filled(kept, m.shape, m, name):
-                    self.emit(line)
-                name = kept
-        elif flat:
-            self.emit(f"{name} = {self.shaped(self.flat_name(name), m.shape)}")
-        self.values[m] = Value(name, m.shape == ())
-
-
-def _single(shape: Shape) -> bool:
-    """A shape of one element (all dims 1): it broadcasts along any loop."""
-    return all(d == 1 for d in shape)
 
 
 def fingerprint(fn: object) -> str:
