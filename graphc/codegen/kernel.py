@@ -2,12 +2,13 @@
 
 The schedule (graphc.passes.fusion) says which nodes share a loop. Here each step
 becomes source text: a fused loop evaluates its members per element as scalars
-(``op.scalar`` from the registry gives the expression), stores only what is needed
-outside the loop and accumulates its reductions; matmul goes to BLAS gemm (the BLAS
-np.dot uses, see graphc.codegen.blas);
-transpose and reshape are views where the layout allows. Every statement carries a
-comment naming its node (numbered as in ``gc.show``) and, for backward nodes, the gate
-it came from.
+(``op.scalar`` from the registry gives the expression; graphc.codegen.loops), stores
+only what is needed outside the loop and accumulates its reductions; every other node
+is lowered by its op (``Op.lower``, or ``Op.kernel``, a Numba function the kernel
+calls), through the machinery of graphc.codegen.writer; matmul goes to BLAS gemm (the
+BLAS np.dot uses, see graphc.codegen.blas). Every statement carries a comment naming
+its node (numbered as in ``gc.show``) and, for backward nodes, the gate it came from.
+This module writes the kernels' functions and the module around them (``generate``).
 """
 
 from __future__ import annotations
