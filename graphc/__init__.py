@@ -9,13 +9,14 @@ compile it to Numba kernels.
 """
 
 from graphc import nn
-from graphc.autodiff import grad
+from graphc.autodiff import grad, jacobian, vjp
 from graphc.compiler import compile, compile_grad, warm_up
 from graphc.draw import draw
-from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, IndexRangeError, ShapeError
+from graphc.errors import ArgumentError, DTypeError, GraphcError, GraphError, IndexRangeError, ShapeError, SymbolicError
 from graphc.gradcheck import check_grad
 from graphc.inspect import explain, show, to_dot, to_networkx
 from graphc.ir.node import Node
+from graphc.ir.shapes import product
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
 from graphc.ops.custom import define_op
@@ -24,5 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = [*_ops,
            "ArgumentError", "DTypeError", "GraphError", "GraphcError", "IndexRangeError", "Node", "ShapeError",
-           "check_grad", "compile", "compile_grad", "define_op", "draw", "explain", "grad", "nn", "show", "to_dot",
-           "to_networkx", "warm_up"]
+           "SymbolicError",
+           "check_grad", "compile", "compile_grad", "define_op", "draw", "explain", "grad", "jacobian", "nn", "product",
+           "show", "to_dot", "to_networkx", "vjp", "warm_up"]

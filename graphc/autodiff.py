@@ -15,11 +15,13 @@ differentiated again.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import overload
 
 import networkx as nx
+import numpy as np
 
 from graphc.errors import DTypeError, GraphError, ShapeError
 from graphc.ir import dtypes
@@ -42,7 +44,8 @@ def grad(y: Node, wrt: Node | Sequence[Node], disconnected: str = "zeros",
 
     Each result has exactly the shape of its variable. A variable ``y`` does not depend
     on gets zeros, or a GraphError with ``disconnected="raise"``. ``seed`` is the
-    upstream gradient of ``y`` (default 1).
+    upstream gradient of ``y`` (default 1); with a seed of its shape, ``y`` may be any
+    array (a vector-Jacobian product, see ``vjp``).
     """
     single = isinstance(wrt, Node)
     if not single and not isinstance(wrt, (list, tuple)):
@@ -65,9 +68,10 @@ def grad(y: Node, wrt: Node | Sequence[Node], disconnected: str = "zeros",
 def _check(y: Node, variables: list[Node], disconnected: str, seed: Node | None) -> None:
     if not isinstance(y, Node):
         raise GraphError(f"grad: expected a graphc node to differentiate but got {type(y).__name__}")
-    if y.shape != ():
+    if y.shape != () and seed is None:
         raise ShapeError(f"grad: {y.label} has shape {format_shape(y.shape)} but grad needs a scalar "
-                         "(shape ()); reduce it first, e.g. gc.sum")
+                         "(shape ()); reduce it first, e.g. gc.sum, or give the upstream gradient of its "
+                         "shape: gc.grad(y, wrt, seed=dy) or gc.vjp(y, wrt, dy)")
     if not dtypes.is_float(y.dtype):
         raise DTypeError(f"grad: {y.label} has dtype {y.dtype} but grad needs a floating scalar")
     if disconnected not in ("zeros", "raise"):
@@ -86,6 +90,65 @@ def _check(y: Node, variables: list[Node], disconnected: str, seed: Node | None)
             raise GraphError(f"grad: wrt[{i}] must be a graphc node but got {type(w).__name__}")
         if not dtypes.is_float(w.dtype):
             raise DTypeError(f"grad: {w.label} has dtype {w.dtype}: only floating variables have gradients")
+
+
+def vjp(outputs: Node | Sequence[Node], wrt: Node | Sequence[Node], cotangents: object,
+        disconnected: str = "zeros") -> Node | list[Node]:
+    """The vector-Jacobian product: the gradients for ``wrt`` of sum_k <outputs_k, cotangents_k>.
+
+    Each cotangent (upstream gradient) has its output's shape and dtype: a node, or an
+    array or number made a constant. ``outputs`` and ``cotangents`` are a node and its
+    cotangent, or two lists of equal length. This is the lecture's ``backward(dout)``."""
+    if isinstance(outputs, Node):
+        outputs, cotangents = [outputs], [cotangents]
+    if not isinstance(outputs, (list, tuple)) or not isinstance(cotangents, (list, tuple)) \
+            or len(outputs) != len(cotangents):
+        raise GraphError("vjp: expected an output and its cotangent, or two lists of equal length")
+    single = isinstance(wrt, Node)
+    variables = [wrt] if single else list(wrt)
+    total: list[Node] | None = None
+    for y, ct in zip(outputs, cotangents):
+        if not isinstance(y, Node):
+            raise GraphError(f"vjp: expected graphc nodes as outputs but got {type(y).__name__}")
+        seed = ct if isinstance(ct, Node) else _cotangent(y, ct)
+        if seed.shape != y.shape or seed.dtype != y.dtype:
+            error = ShapeError if seed.shape != y.shape else DTypeError
+            raise error(f"vjp: the cotangent of {y.label}:{y.type_str} must have its shape and dtype but is "
+                        f"{seed.label}:{seed.type_str}")
+        grads = grad(y, variables, disconnected=disconnected, seed=seed)
+        if total is None:
+            total = grads
+        else:
+            total = [_accumulate(w, [a, b]) for w, a, b in zip(variables, total, grads)]
+    assert total is not None
+    return total[0] if single else total
+
+
+def jacobian(y: Node, x: Node) -> Node:
+    """dy/dx, of shape y.shape + x.shape: one vector-Jacobian product per element of ``y``
+    (with a one-hot cotangent), placed in its row. For small outputs of fixed shape."""
+    if not isinstance(y, Node) or not all(isinstance(d, int) for d in y.shape):
+        raise ShapeError(f"jacobian: expected an output of fixed shape but got {getattr(y, 'label', y)!r} "
+                         f"of shape {format_shape(getattr(y, 'shape', ()))}")
+    count = math.prod(y.shape)
+    rows = []
+    for k in range(count):
+        one_hot = np.zeros(count, dtype=y.dtype)
+        one_hot[k] = 1
+        g = grad(y, x, seed=constant(one_hot.reshape(y.shape)))
+        with provenance("local", of=x):  # row k of the Jacobian: the VJP placed at element k of y
+            rows.append(constant(one_hot.reshape(y.shape + (1,) * x.ndim))
+                        * reshape(g, (1,) * y.ndim + x.shape))
+    if not rows:
+        return broadcast_to(constant(0.0, x.dtype), y.shape + x.shape)
+    return _accumulate(x, rows)
+
+
+def _cotangent(y: Node, value: object) -> Node:
+    array = np.asarray(value)
+    if not np.can_cast(array.dtype, y.dtype, casting="same_kind"):
+        raise DTypeError(f"vjp: the cotangent of {y.label} must be {y.dtype} but got {array.dtype}")
+    return constant(array, y.dtype)
 
 
 def adjoints(y: Node, variables: Sequence[Node], seed: Node | None = None) -> dict[Node, Node]:

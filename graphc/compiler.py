@@ -13,31 +13,36 @@ BACKENDS = ("numba", "interpret")
 
 
 def compile(inputs: Sequence[Node], outputs: Sequence[Node] | Node, backend: str = "numba",  # noqa: A001
-            cache: bool = True, passes: str | Sequence[str] = "all"):
+            cache: bool = True, passes: str | Sequence[str] = "all", allow_input_downcast: bool = False):
     """A function of ``inputs`` returning ``outputs`` (a tuple, or one array for one node).
 
     backend "numba" (default) generates and jits one kernel; "interpret" evaluates the
     graph node by node with NumPy (the baseline). ``cache=False`` bypasses the disk cache.
     ``passes`` (numba backend): "all" (default), "none", or a list of names among
     "simplify", "fold", "cse", "fusion"; ``gc.explain(f)`` tells what each changed.
+    Arguments are converted to the inputs' dtypes where no value can change (lists, int
+    data for a float input, float32 data for float64); ``allow_input_downcast=True``
+    converts lossy ones too (float64 data for a float32 input), which otherwise raise.
     """
     chosen = select(passes)
     if backend == "interpret":
-        return Interpreted(inputs, outputs)
+        return Interpreted(inputs, outputs, allow_input_downcast=allow_input_downcast)
     if backend == "numba":
         from graphc.runtime.compiled import Compiled
 
-        return Compiled(inputs, outputs, cache=cache, passes=chosen)
+        return Compiled(inputs, outputs, cache=cache, passes=chosen, allow_input_downcast=allow_input_downcast)
     raise GraphError(f"compile: unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
 def compile_grad(loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True, passes: str | Sequence[str] = "all"):
-    """The lecture's forward()/backward() pair for ``loss``: see graphc.runtime.step.
-    ``passes`` as for ``gc.compile``."""
+                 cache: bool = True, passes: str | Sequence[str] = "all", allow_input_downcast: bool = False):
+    """The lecture's forward()/backward(dout) pair for ``loss`` (a scalar, or any array
+    whose upstream gradient backward takes): see graphc.runtime.step. ``passes`` and
+    ``allow_input_downcast`` as for ``gc.compile``."""
     from graphc.runtime.step import GradStep
 
-    return GradStep(loss, inputs, wrt, backend=backend, cache=cache, passes=select(passes, "compile_grad"))
+    return GradStep(loss, inputs, wrt, backend=backend, cache=cache, passes=select(passes, "compile_grad"),
+                    allow_input_downcast=allow_input_downcast)
 
 
 def warm_up() -> None:

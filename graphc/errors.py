@@ -40,3 +40,7 @@ class IndexRangeError(ArgumentError, IndexError):
 class CacheWarning(UserWarning):
     """The kernel cache cannot be used safely (its directory is shared, read-only, not a
     directory): graphc compiles without it."""
+
+
+class SymbolicError(GraphcError, TypeError):
+    """A symbolic node where Python needs a concrete value: ``if node``, ``max(0, node)``."""

@@ -110,12 +110,12 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
         if not isinstance(w, Node) or w.op != "input":
             what = w.label if isinstance(w, Node) else f"{type(w).__name__} {w!r}"
             raise GraphError(f"check_grad: {what} must be an input node to be perturbed")
-        if w not in inputs:
+        if not any(w is n for n in inputs):  # `in` would compare with ==, which builds a node
             inputs.append(w)
     args = _arguments(inputs, values)
     if entries:
         for w in variables:
-            size = args[inputs.index(w)].size
+            size = args[_position(inputs, w)].size
             if size > MAX_ENTRIES:
                 raise GraphError(f"check_grad: {w.label} has {size} entries; entries=True perturbs each "
                                  f"(at most {MAX_ENTRIES}): use random directions for it")
@@ -124,7 +124,7 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
     rng = np.random.default_rng(seed)
     checks = []
     for w, a in zip(variables, analytic):
-        k = inputs.index(w)
+        k = _position(inputs, w)
         h = eps if eps is not None else (1e-3 if w.dtype == np.float64 else 1e-2)
         steps = [h * 10.0 ** -e for e in range(STEPS[w.dtype.name])]
         a = np.asarray(a, dtype=np.float64)
@@ -203,3 +203,9 @@ def _error(analytic: float, numeric: float, noise: float, rms: float) -> float:
     if scale <= noise:  # both sides are 0 up to the rounding of the difference quotient
         return 0.0
     return abs(analytic - numeric) / scale  # (NaN if either side is: it stays visible)
+
+
+def _position(inputs: list[Node], w: Node) -> int:
+    """Where ``w`` is among ``inputs``, by identity (``list.index`` compares with ==,
+    which builds a node)."""
+    return next(j for j, n in enumerate(inputs) if n is w)

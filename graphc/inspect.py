@@ -178,7 +178,7 @@ def to_networkx(*outputs: Node) -> nx.DiGraph:
         of = None if n.of is None else ids[n.of] if n.of in ids else of_text(n, ids)
         name = n.name if n.name is not None else f"%{ids[n]}"
         g.add_node(ids[n], op=n.op, shape=n.shape, dtype=n.dtype.name, name=name, role=n.role,
-                   pattern=n.pattern, of=of, attrs=dict(n.attrs), node=n, output=n in outputs)
+                   pattern=n.pattern, of=of, attrs=dict(n.attrs), node=n, output=n in set(outputs))
         for index, src in enumerate(n.inputs):
             g.add_edge(ids[src], ids[n], index=index)
     return g
@@ -230,7 +230,7 @@ def _dot(outputs: tuple[Node, ...]) -> str:
         out.append(f'  subgraph cluster_{role} {{ label="{role}"; color="#999999";')
         for n in members:
             fill = PATTERN_COLOURS[n.pattern] if n.pattern else "#ffffff"
-            pen = ", penwidth=2.5" if n in outputs else ""
+            pen = ", penwidth=2.5" if n in set(outputs) else ""
             out.append(f'    n{ids[n]} [label="{_dot_label(n, ids[n])}", fillcolor="{fill}"{pen}];')
         out.append("  }")
     for n in nodes:

@@ -15,7 +15,7 @@ from graphc.errors import GraphError
 from graphc.ir.graph import between, order
 from graphc.ir.node import Node
 from graphc.ir.op import Op, lookup
-from graphc.ir.shapes import format_shape
+from graphc.ir.shapes import dim_names, format_shape, shape_names
 from graphc.runtime.arguments import Signature
 
 
@@ -43,8 +43,13 @@ def check_closed(inputs: Sequence[Node], outputs: Sequence[Node], nodes: Sequenc
     # a named dim's size comes from an argument's shape or from a binding made at declaration
     known = {d for n in inputs for d in n.shape if isinstance(d, str)}
     known |= {name for n in nodes for name, _ in n.bindings}
+    for n in inputs:  # a product of one unknown name (N*4) gives that name too
+        for d in n.shape:
+            unknown = set(dim_names(d)) - known
+            if len(unknown) == 1 and dim_names(d).count(min(unknown)) == 1:
+                known |= unknown
     for n in nodes:
-        unknown = [d for d in n.shape if isinstance(d, str) and d not in known]
+        unknown = sorted(shape_names(n.shape) - known)
         if unknown:
             given = ", ".join(f"{i.label} {format_shape(i.shape)}" for i in inputs)
             raise GraphError(f"compile: {n.label} has shape {format_shape(n.shape)} but named dim {unknown[0]} "
@@ -56,13 +61,14 @@ class Interpreted:
 
     backend = "interpret"
 
-    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node) -> None:
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node,
+                 allow_input_downcast: bool = False) -> None:
         self.single = isinstance(outputs, Node)
         self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
         self.inputs = node_list(inputs, "the inputs")
         self.order = order(self.outputs)
         check_closed(self.inputs, self.outputs, self.order)
-        self.signature = Signature(self.inputs, self.outputs)
+        self.signature = Signature(self.inputs, self.outputs, allow_downcast=allow_input_downcast)
         self._steps = [(n, lookup(n.op)) for n in self.order if n.op != "input"]
 
     def __call__(self, *args: object, **kwargs: object) -> np.ndarray | tuple[np.ndarray, ...]:

@@ -26,6 +26,7 @@ import numpy as np
 
 import graphc as gc
 from graphc.ir.node import apply
+from graphc.ir.shapes import as_shape, resolve
 
 DIMS: Mapping[str, int] = {"N": 3}  # the default size of a named dim
 FLOATS = ("float32", "float64")
@@ -96,7 +97,7 @@ class OpCase:
 
 def bind(shape: Sequence, dims: Mapping[str, int] = DIMS) -> tuple[int, ...]:
     """A declared shape with its named dims replaced by their sizes."""
-    return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+    return tuple(d if isinstance(d, int) else resolve(as_shape(d, "bind"), dims)[0] for d in shape)
 
 
 def node_shape(node: gc.Node, dims: Mapping[str, int] = DIMS) -> tuple[int, ...]:
@@ -252,6 +253,10 @@ UNARY = (  # op name, gc function, NumPy reference, domain
     ("tanh", gc.tanh, np.tanh, "real"),
     ("sigmoid", gc.sigmoid, _sigmoid, "real"),
     ("relu", gc.relu, lambda x: np.where(x > 0, x, 0 * x), "nonzero"),
+    ("log1p", gc.log1p, np.log1p, "positive"),
+    ("expm1", gc.expm1, np.expm1, "real"),
+    ("softplus", gc.softplus, lambda x: np.logaddexp(0 * x, x), "nonzero"),
+    ("square", gc.square, np.square, "real"),
 )
 UNARY_SHAPES = (("mat", (3, 4)), ("named", ("N", 2)), ("scalar", ()))
 
@@ -274,6 +279,27 @@ for _name, _sa, _sb in (("2d_2d", (3, 4), (4, 5)), ("2d_1d", (3, 4), (4,)), ("1d
                         ("1d_1d", (4,), (4,)), ("named_rows", ("N", 4), (4, 2)),
                         ("named_inner", (2, "N"), ("N", 5)), ("named_1d_2d", ("N",), ("N", 2))):
     case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul",))
+for _name, _sa, _sb in (("3d_2d", (2, 3, 4), (4, 5)), ("named_3d_1d", ("N", 3, 4), (4,)),
+                        ("batched", (2, 3, 4), (2, 4, 5)), ("named_batched", ("N", 3, 4), ("N", 4, 2))):
+    case(f"matmul_{_name}", gc.matmul, np.matmul, (_sa, _sb), ("real", "real"), ("matmul", "contract"))
+case("matmul_transposed_left", lambda a, b: a.T @ b, lambda a, b: a.T @ b, ((4, 3), (4, 5)), ("real", "real"),
+     ("matmul", "transpose"))
+case("matmul_transposed_both", lambda a, b: a.T @ b.T, lambda a, b: a.T @ b.T, ((4, 3), (5, 4)),
+     ("real", "real"), ("matmul", "transpose"))
+case("matmul_permuted_left", lambda a, b: gc.transpose(a, (1, 0, 2)) @ b,
+     lambda a, b: np.transpose(a, (1, 0, 2)) @ b, ((3, 2, 4), (4, 5)), ("real", "real"), ("matmul", "transpose"))
+# contractions written as einsum: batch axes, several contracted axes, an axis summed
+# first, operands whose axes must be regrouped (a copy), a result transposed to the order asked
+for _name, _spec, _sa, _sb in (("rows_dot", "ij,ij->i", (3, 4), (3, 4)),
+                               ("two_contracted", "ijk,jkl->il", (2, 3, 4), (3, 4, 5)),
+                               ("contracted_orders_differ", "ijk,kjl->il", (2, 3, 4), (4, 3, 5)),
+                               ("regrouped", "kij,jk->i", (4, 2, 3), (3, 4)),
+                               ("summed_first", "ijk,kl->il", (2, 3, 4), (4, 5)),
+                               ("conv_like", "nhwc,fc->nfhw", ("N", 2, 3, 4), (5, 4)),
+                               ("batch_middle", "ibj,bjk->bik", (2, 3, 4), (3, 4, 5)),
+                               ("outer", "i,j->ij", (3,), (4,))):
+    case(f"einsum_{_name}", lambda a, b, s=_spec: gc.einsum(s, a, b), lambda a, b, s=_spec: np.einsum(s, a, b),
+         (_sa, _sb), ("real", "real"), ("einsum", "contract"))
 
 # -- transpose, reshape, broadcast_to --------------------------------------------------------------
 # identity: the mark of a gate that hands a gradient on unchanged (see graphc.autodiff)
@@ -297,6 +323,19 @@ for _name, _src, _dst in (("2d", (3, 4), (4, 3)), ("flatten", (3, 4), (12,)), ("
          (_src,), ("real",),
          ("reshape",))
 
+# product dims: a named dim merged with fixed ones (N*2), split back, reduced, declared
+case("reshape_product_merge", lambda x: gc.reshape(x, (-1, 3)), lambda x: x.reshape(-1, 3), (("N", 2, 3),),
+     ("real",), ("reshape",))
+case("reshape_product_split", lambda x: gc.reshape(gc.reshape(x, (-1, 3)) * 2.0, ("N", 2, 3)) - x,
+     lambda x: x, (("N", 2, 3),), ("real",), ("reshape",))
+case("reshape_product_regroup", lambda x: gc.reshape(gc.reshape(x, (-1, 3)), ("N", -1)),
+     lambda x: x.reshape(x.shape[0], -1), (("N", 2, 3),), ("real",), ("reshape",))
+case("reshape_product_sum", lambda x, b: gc.sum(gc.exp(gc.reshape(x, (-1, 3)) + b), axis=0),
+     lambda x, b: np.sum(np.exp(x.reshape(-1, 3) + b), axis=0), (("N", 2, 3), (3,)), ("real", "real"),
+     ("reshape", "sum"))
+case("reshape_product_declared", lambda x: gc.reshape(x, ("N", 2, 3)), lambda x: x.reshape(-1, 2, 3),
+     (("N*2", 3),), ("real",), ("reshape", "input"))
+
 for _name, _src, _dst in (("vec", (4,), (3, 4)), ("col", (3, 1), (3, 4)), ("scalar", (), (2, 3)),
                           ("rank3", (2, 1, 4), (2, 3, 4))):
     case(f"broadcast_to_{_name}", lambda x, s=_dst: gc.broadcast_to(x, s),
@@ -308,8 +347,16 @@ case("broadcast_to_named", lambda x, y: gc.broadcast_to(x, ("N", 4)) * y,
      lambda x, y: np.broadcast_to(x, (y.shape[0], 4)) * y, ((1, 4), ("N", 1)), ("real", "real"), ("broadcast_to",))
 
 # -- reductions ---------------------------------------------------------------------------------
+def _logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
 REDUCTIONS = (("sum", gc.sum, np.sum, "real"), ("mean", gc.mean, np.mean, "real"),
-              ("max", gc.max, np.max, "distinct"))
+              ("max", gc.max, np.max, "distinct"), ("min", gc.min, np.min, "distinct"),
+              ("var", gc.var, np.var, "real"), ("std", gc.std, np.std, "distinct"),
+              ("logsumexp", gc.logsumexp, _logsumexp, "real"))
 AXES = ((None, "none"), (0, "0"), (1, "1"), (-1, "neg1"), ((0, 2), "0_2"), ((-1, 0), "neg1_0"))
 for _op, _fn, _np, _dom in REDUCTIONS:
     for _axis, _aname in AXES:
@@ -321,8 +368,25 @@ for _op, _fn, _np, _dom in REDUCTIONS:
     for _axis, _aname in ((None, "none"), (0, "0"), (-1, "neg1")):
         case(f"{_op}_named_axis_{_aname}", lambda x, f=_fn, a=_axis: f(x, axis=a),
              lambda x, f=_np, a=_axis: f(x, axis=a), (("N", 4),), (_dom,), (_op,))
-    case(f"{_op}_scalar", _fn, _np, ((),), (_dom,), (_op,))
+    if _op not in ("var", "std"):  # the variance of one element is 0: its std has no gradient
+        case(f"{_op}_scalar", _fn, _np, ((),), (_dom,), (_op,))
     case(f"{_op}_vector", _fn, _np, ((5,),), (_dom,), (_op,))
+for _op, _fn, _np in (("var", gc.var, np.var), ("std", gc.std, np.std)):
+    for _ddof in (1, 2):
+        case(f"{_op}_ddof{_ddof}", lambda x, f=_fn, d=_ddof: f(x, axis=1, ddof=d),
+             lambda x, f=_np, d=_ddof: f(x, axis=1, ddof=d), ((3, 4),), ("distinct",), (_op,))
+    case(f"{_op}_named_ddof1", lambda x, f=_fn: f(x, axis=0, ddof=1), lambda x, f=_np: f(x, axis=0, ddof=1),
+         (("N", 4),), ("distinct",), (_op, "numel"))
+case("logsumexp_large", lambda x: gc.logsumexp(x * 1000.0, axis=1), lambda x: _logsumexp(x * 1000.0, axis=1),
+     ((3, 4),), ("distinct",), ("logsumexp",), grad=False)  # exp(1000 x) overflows: the max shift keeps it finite
+for _name, _lo, _hi in (("both", -0.5, 0.5), ("low", 0.0, None), ("high", None, 0.3)):
+    case(f"clip_{_name}", lambda x, lo=_lo, hi=_hi: gc.clip(x, lo, hi), lambda x, lo=_lo, hi=_hi: np.clip(x, lo, hi),
+         ((3, 4),), ("gridA",), ("clip",))
+case("clip_nodes", gc.clip, np.clip, ((3, 4), (4,), (3, 1)), ("gridA", "gridB", "gridB"), ("clip",))
+case("log1p_tiny", lambda x: gc.log1p(x * 1e-12), lambda x: np.log1p(x * 1e-12), ((3, 4),), ("positive",),
+     ("log1p",), grad=False)  # log(1 + x) would round these to 0 or to multiples of 1e-16
+case("expm1_tiny", lambda x: gc.expm1(x * 1e-12), lambda x: np.expm1(x * 1e-12), ((3, 4),), ("real",),
+     ("expm1",), grad=False)
 
 # -- softmax and log_softmax ------------------------------------------------------------------------
 for _op, _fn, _np in (("softmax", gc.softmax, _softmax), ("log_softmax", gc.log_softmax, _log_softmax)):
@@ -482,7 +546,7 @@ case("where_scalar_branch", lambda c, a: gc.where(c, a, 0.0), lambda c, a: np.wh
 
 COMPARISONS = (("greater", gc.greater, np.greater), ("greater_equal", gc.greater_equal, np.greater_equal),
                ("less", gc.less, np.less), ("less_equal", gc.less_equal, np.less_equal),
-               ("equal", gc.equal, np.equal))
+               ("equal", gc.equal, np.equal), ("not_equal", gc.not_equal, np.not_equal))
 for _op, _fn, _np in COMPARISONS:
     case(f"{_op}_vec", _fn, lambda a, b, f=_np: f(a, b).astype(a.dtype), ((3, 4), (4,)), ("ties", "ties"),
          (_op,), grad=False)
@@ -499,6 +563,9 @@ case("cast_to_int64", lambda x: gc.cast(x, "int64"), lambda x: x.astype(np.int64
 case("cast_from_int64", lambda i, like: gc.cast(i, like.dtype) * like,
      lambda i, like: i.astype(like.dtype) * like, ((3, 4), ()), ("int", "real"), ("cast", "mul"),
      dtypes=("int64", None))
+case("cast_astype", lambda x: x.astype("int64") + x.astype(np.float32).astype(np.int64),
+     lambda x: x.astype("int64") + x.astype(np.float32).astype(np.int64), ((3, 4),), ("real",), ("cast",),
+     out_dtype="int64", grad=False)
 case("cast_same_dtype", lambda x: gc.cast(x, x.dtype) * 2.0, lambda x: x * 2.0, ((3,),), ("real",),
      ("cast", "mul"))
 case("mixed_int_float", gc.add, np.add, ((3, 4), (4,)), ("int", "real"), ("add", "cast"),
@@ -508,6 +575,31 @@ case("int64_arithmetic", lambda a, b: a * b - a + 2, lambda a, b: a * b - a + 2,
 case("int64_abs_neg_max", lambda a: gc.abs(-a) + gc.max(a, axis=0) + gc.sum(a, axis=0),
      lambda a: np.abs(-a) + np.max(a, axis=0) + np.sum(a, axis=0), ((3, 4),), ("int",),
      ("abs", "neg", "max", "sum"), dtypes=("int64",), out_dtype="int64")
+
+# -- uniform: SplitMix64 written out with Python ints (independent of graphc's NumPy reference) -------------
+def _splitmix_uniform(key, shape, dtype):
+    mask, golden = 2**64 - 1, 0x9E3779B97F4A7C15
+
+    def mix(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    seed = mix((int(key) + golden) & mask)
+    bits = 53 if dtype == "float64" else 24
+    values = [(mix((seed + (i + 1) * golden) & mask) >> (64 - bits)) / 2.0**bits
+              for i in range(int(np.prod(shape, dtype=np.int64)))]
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+for _dt in ("float64", "float32"):
+    case(f"uniform_{_dt}", lambda k, d=_dt: gc.uniform(k, (3, 4), dtype=d),
+         lambda k, d=_dt: _splitmix_uniform(k, (3, 4), d), ((),), ("int",), ("uniform",), dtypes=("int64",),
+         out_dtype=_dt, grad=False)
+case("uniform_named", lambda k, x: gc.uniform(k, x.shape, dtype=x.dtype) * x,
+     lambda k, x: _splitmix_uniform(k, x.shape, x.dtype.name) * x, ((), ("N", 2)), ("int", "real"),
+     ("uniform",), dtypes=("int64", None), wrt=(1,))
+
 
 # -- const and input -----------------------------------------------------------------------------------
 case("const_array", lambda x: x * gc.const(C34.astype(x.dtype)), lambda x: x * C34.astype(x.dtype),
@@ -546,6 +638,29 @@ OPERATORS = (
     ("rmatmul_array", lambda x: _as(x, C24) @ x.T, lambda x: _as(x, C24) @ x.T, "real"),
     ("dot_T", lambda x: x.T @ x, lambda x: x.T @ x, "real"),
     ("chain", lambda x: (2 * x - 1) ** 2 / (1 + x * x), lambda x: (2 * x - 1) ** 2 / (1 + x * x), "real"),
+    # comparisons give 0/1 in the operand's dtype, as gc.greater does
+    ("gt", lambda x: (x > 0) * x, lambda x: (x > 0) * x, "nonzero"),
+    ("ge_lt", lambda x: (x >= 0.5) + (x < -0.5), lambda x: ((x >= 0.5) * 1 + (x < -0.5)).astype(x.dtype), "nonzero"),
+    ("le", lambda x: (0 <= x) * 2.0, lambda x: (0 <= x).astype(x.dtype) * 2, "nonzero"),
+    ("eq_ne", lambda x: (x == x) + (x != 0.0), lambda x: ((x == x) * 1 + (x != 0.0)).astype(x.dtype), "ties"),
+    ("abs", lambda x: abs(x), np.abs, "nonzero"),
+    # NumPy's methods
+    ("methods_reduce", lambda x: x.sum(axis=0) + x.mean(axis=0) + x.max(axis=0) + x.min(0),
+     lambda x: x.sum(axis=0) + x.mean(axis=0) + x.max(axis=0) + x.min(0), "distinct"),
+    ("methods_var_std", lambda x: x.var(axis=1) * x.std(axis=1, ddof=1),
+     lambda x: x.var(axis=1) * x.std(axis=1, ddof=1), "distinct"),
+    ("methods_shape", lambda x: x.reshape(2, 6).transpose().reshape((4, 3)).transpose(1, 0).dot(x.T),
+     lambda x: x.reshape(2, 6).transpose().reshape((4, 3)).transpose(1, 0).dot(x.T), "real"),
+    ("methods_clip_size", lambda x: x.clip(-0.5, 0.5) * x.size, lambda x: x.clip(-0.5, 0.5) * x.size, "gridA"),
+    # NumPy's functions and ufuncs on nodes
+    ("np_ufuncs", lambda x: np.maximum(0, np.exp(x) - np.sqrt(np.abs(x))) + np.tanh(x) ** 2,
+     lambda x: np.maximum(0, np.exp(x) - np.sqrt(np.abs(x))) + np.tanh(x) ** 2, "nonzero"),
+    ("np_functions", lambda x: np.sum(np.where(x > 0, x, 0.1 * x), axis=1) + np.mean(np.reshape(x, (4, 3)), axis=0),
+     lambda x: np.sum(np.where(x > 0, x, 0.1 * x), axis=1) + np.mean(np.reshape(x, (4, 3)), axis=0), "nonzero"),
+    ("np_dot", lambda x: np.dot(x, _as(x, C45)) + np.matmul(x, _as(x, C45)),
+     lambda x: np.dot(x, _as(x, C45)) + np.matmul(x, _as(x, C45)), "real"),
+    ("np_array_left", lambda x: _as(x, C34) * x + _as(x, C4) - x == _as(x, C34),
+     lambda x: (_as(x, C34) * x + _as(x, C4) - x == _as(x, C34)).astype(x.dtype), "real"),
 )
 for _name, _fn, _np, _dom in OPERATORS:
     case(f"operator_{_name}", _fn, _np, ((3, 4),), (_dom,), ("operators",))

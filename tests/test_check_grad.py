@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from benchmarks.peer_graphc import LOSSES, _inputs
-from benchmarks.workloads import WORKLOADS
+from graphc.bench.peer_graphc import LOSSES, _inputs
+from graphc.bench.workloads import WORKLOADS
 from graphc.ir import REGISTRY
 
 

@@ -92,23 +92,19 @@ def test_unusual_arrays_are_read_correctly_or_rejected():
     variants = {
         "readonly": readonly,
         "fortran": np.asfortranarray(value),
-        "big-endian": value.astype(">f8"),  # equal values, another dtype: rejected below
+        "big-endian": value.astype(">f8"),  # another dtype of the same values: converted
         "matrix": np.asmatrix(value),
         "broadcast": np.broadcast_to(value[:1], (4, 3)),
     }
     for kind, array in variants.items():
-        if kind == "big-endian":
-            with pytest.raises(gc.DTypeError, match="argument x"):
-                f(array, 3)
-            continue
         expected = want if kind != "broadcast" else np.full(4, want[0])
         np.testing.assert_allclose(f(array, 3), expected, rtol=1e-13, err_msg=kind)
-    for count in (3, np.int64(3), np.array(3)):
+    for count in (3, np.int64(3), np.array(3), np.int32(3), True * 3):
         np.testing.assert_allclose(f(value, count), want, rtol=1e-13)
     with pytest.raises(gc.DTypeError, match="argument n: .*out of its range"):
         f(value, 2**70)
-    with pytest.raises(gc.DTypeError, match="argument n"):
-        f(value, np.int32(3))
+    with pytest.raises(gc.DTypeError, match="argument n: .*uint64.*may lose range"):
+        f(value, np.uint64(3))
 
 
 def test_user_names_never_shadow_generated_ones():
@@ -132,14 +128,14 @@ def test_call_errors_name_the_argument():
     f = gc.compile([x, y], gc.sum(x, axis=1) + y)
     with pytest.raises(gc.ArgumentError, match="expected 2 arguments"):
         f(np.zeros((2, 3)))
-    with pytest.raises(gc.DTypeError, match="argument x: expected dtype float64 but got float32"):
-        f(np.zeros((2, 3), np.float32), np.zeros(2))
+    with pytest.raises(gc.DTypeError, match="argument x: expected dtype float64 but got complex128"):
+        f(np.zeros((2, 3), np.complex128), np.zeros(2))
     with pytest.raises(gc.ArgumentError, match=r"argument y: dim 0 \(N\) is 5 but N is 2, bound by argument x"):
         f(np.zeros((2, 3)), np.zeros(5))
     with pytest.raises(gc.ArgumentError, match="argument x"):
         f(np.zeros((2, 4)), np.zeros(2))
     with pytest.raises(gc.DTypeError, match="argument y"):
-        f(np.zeros((2, 3)), [1.0, 2.0])
+        f(np.zeros((2, 3)), ["1.0", "2.0"])
 
 
 def test_scalar_arguments_and_results():

@@ -48,10 +48,10 @@ def test_show_has_the_spec_line(layer):
     x, w1, m, z, loss, dw1 = layer
     text = gc.show(loss, dw1)
     assert re.search(r"^%\d+:f64\[N,100\] = mul %\d+ %\d+\s+# switch, grad of %\d+$", text, re.M), text
-    # and the mul's "grad of" names the matmul z, whose line is typed f64[N,100]
+    # and the mul's "grad of" names the matmul z (a contraction), whose line is typed f64[N,100]
     mul_line = re.search(r"^%\d+:f64\[N,100\] = mul %\d+ %(\d+)\s+# switch, grad of %(\d+)$", text, re.M)
     of = mul_line.group(2)
-    assert re.search(rf"^%{of}:f64\[N,100\] = matmul %0 %1$", text, re.M), text
+    assert re.search(rf"^%{of}:f64\[N,100\] = contract\[spec=ik,kj->ij\] %0 %1$", text, re.M), text
     assert re.search(r"^%\d+:f64\[N,100\] = input m$", text, re.M)
     assert re.search(r"^%0:f64\[N,1000\] = input x$", text, re.M)
 

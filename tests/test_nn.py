@@ -9,6 +9,7 @@ SPEC.md is checked end to end against a hand-written NumPy forward/backward.
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -257,7 +258,7 @@ def test_backward_graphs_show_the_gate_patterns() -> None:
     assert {"route", "distribute", "switch", "unbroadcast", "sum"} <= patterns(ce, [w, b])
     assert "route" in patterns(gc.nn.svm_loss(scores, y), [w])
     ops = {attrs["op"] for _, attrs in gc.to_networkx(ce).nodes(data=True)}
-    assert ops <= {"input", "const", "matmul", "add", "sub", "mul", "neg", "div", "max", "exp", "log",
+    assert ops <= {"input", "const", "contract", "add", "sub", "mul", "neg", "div", "max", "exp", "log",
                    "sum", "one_hot", "numel"}, "nn losses must be compositions of primitives"
 
 
@@ -391,31 +392,48 @@ def conv2d_numpy(x, w, b, stride, padding):
     return out
 
 
+def test_conv2d_is_patches_contracted_with_the_filters() -> None:
+    # one contraction forward; backward, the filters' gradient a contraction and the
+    # images' a contraction then col2im; never a product of windows and filters
+    x, w, b = gc.input("x", ("N", 3, 8, 8)), gc.input("w", (4, 3, 3, 3)), gc.input("b", (4,))
+    y = gc.nn.conv2d(x, w, b, padding=1)
+    dx, dw = gc.grad(gc.sum(y * y), [x, w])
+    text = gc.show(dx, dw)
+    assert re.search(r"^%4:f64\[N,4,8,8\] = contract\[spec=fcij,nhwcij->nfhw\] %1 %3$", text, re.M), text
+    dy = re.search(r"= contract\[spec=nfhw,nhwcij->fcij\] %(\d+) %3\s+# switch, grad of %1$", text, re.M)
+    assert dy, text
+    dwin = re.search(rf"^%(\d+):\S+ = contract\[spec=nfhw,fcij->nhwcij\] %{dy[1]} %1\s+# switch, grad of %3$",
+                     text, re.M)
+    assert dwin, text
+    assert re.search(rf"= patches_adjoint\[.*\] %{dwin[1]}\s+# distribute, grad of %0$", text, re.M), text
+    assert max(n.ndim for n in gc.ir.order([dx, dw])) == 6  # the windows; nothing of 7 dims
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride, padding, bias", [(1, 1, True), (2, 0, False)])
 def test_conv2d(dtype: type, stride: int, padding: int, bias: bool, backend: str, rng: np.random.Generator) -> None:
-    x, w = gc.input("x", ("N", 2, 6, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
+    x, w = gc.input("x", ("N", 2, 7, 5), dtype), gc.input("w", (3, 2, 3, 3), dtype)
     b = gc.input("b", (3,), dtype) if bias else None
     y = gc.nn.conv2d(x, w, b, stride=stride, padding=padding)
     r = gc.input("r", y.shape, dtype)  # a random projection makes every output count in the loss
     loss = gc.sum(y * r)
     inputs, wrt = [x, w, *([b] if bias else []), r], [x, w, *([b] if bias else [])]
-    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 6, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
+    values = [rng.standard_normal(s).astype(dtype) for s in ((4, 2, 7, 5), (3, 2, 3, 3), *([(3,)] if bias else []))]
     want = conv2d_numpy(*values[:2], values[2] if bias else None, stride, padding)
     rv = rng.standard_normal(want.shape).astype(dtype)
     out, *grads = run(inputs, [y, *gc.grad(loss, wrt)], *values, rv, backend=backend)
     assert out.shape == want.shape
     close(out, want, dtype)
     # the gradients: x's by the transposed convolution written out, w's and b's by correlation
-    dx = np.zeros((4, 2, 6 + 2 * padding, 5 + 2 * padding))
+    dx = np.zeros((4, 2, 7 + 2 * padding, 5 + 2 * padding))
     dw = np.zeros((3, 2, 3, 3))
     xp = np.pad(values[0].astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     for a, g, i, j in np.ndindex(want.shape):
         rows, cols = slice(i * stride, i * stride + 3), slice(j * stride, j * stride + 3)
         dx[a, :, rows, cols] += rv[a, g, i, j] * values[1][g]
         dw[g] += rv[a, g, i, j] * xp[a, :, rows, cols]
-    expected = [dx[:, :, padding:padding + 6, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
+    expected = [dx[:, :, padding:padding + 7, padding:padding + 5], dw, *([rv.sum(axis=(0, 2, 3))] if bias else [])]
     for got, ref in zip(grads, expected):
         np.testing.assert_allclose(got, ref, rtol=RTOL[dtype] * 10, atol=ATOL[dtype] * 10)
     if backend == "interpret":
@@ -442,6 +460,30 @@ def test_max_pool2d(dtype: type, backend: str, rng: np.random.Generator) -> None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pool2d_of_windows_that_do_not_tile(backend: str, rng: np.random.Generator) -> None:
+    # tiling windows are a reshape of the images; overlapping ones take patches; ragged
+    # ones (2x2 windows side by side on 5x5 images) are refused, as CS231n asserts
+    x = gc.input("x", (2, 2, 5, 5))
+    tiled, overlapping = (gc.nn.max_pool2d(x, *a) for a in ((1,), (3, 1)))
+    with pytest.raises(gc.ShapeError, match=r"\(5 \+ 2\*0 - 2\) / 2 \+ 1 = 2.5 is not whole"):
+        gc.nn.max_pool2d(x, 2)
+    ops = {n.op for n in gc.ir.order([overlapping])}
+    assert "patches" in ops and "patches" not in {n.op for n in gc.ir.order([tiled])}
+    assert overlapping.shape == (2, 2, 3, 3)
+    values = rng.permutation(100).reshape(2, 2, 5, 5).astype(np.float64)
+    out3, dx = run([x], [overlapping, gc.grad(gc.sum(overlapping), x)], values, backend=backend)
+    want3 = np.array([[[[values[a, b, i:i + 3, j:j + 3].max() for j in range(3)] for i in range(3)]
+                       for b in range(2)] for a in range(2)])
+    close(out3, want3, np.float64)
+    counts = np.zeros_like(values)  # each window's winner gets 1 per window it wins
+    for a, b in np.ndindex(2, 2):
+        for i, j in np.ndindex(3, 3):
+            k = np.argmax(values[a, b, i:i + 3, j:j + 3])
+            counts[a, b, i + k // 3, j + k % 3] += 1
+    close(dx, counts, np.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_max_pool2d_ties_split_evenly(backend: str) -> None:
     x = gc.input("x", (1, 1, 2, 2))
     (dx,) = run([x], [gc.grad(gc.sum(gc.nn.max_pool2d(x)), [x])[0]], np.array([[[[1.0, 3.0], [3.0, 0.0]]]]),
@@ -463,3 +505,41 @@ def test_conv_and_pool_errors() -> None:
         gc.nn.max_pool2d(x, 2, stride=0)
     with pytest.raises(gc.ShapeError, match="nn.conv2d: b .* must be 1-D"):
         gc.nn.conv2d(x, w, gc.input("b2", (3, 1)))
+    # the windows must tile the images exactly, as CS231n's layers assert
+    six = gc.input("six", ("N", 3, 6, 6))
+    with pytest.raises(gc.ShapeError, match=r"nn.conv2d: the output height .* = \(6 \+ 2\*0 - 3\) / 2 \+ 1 = 2.5 "
+                                            "is not whole"):
+        gc.nn.conv2d(six, gc.input("w3", (4, 3, 3, 3)), stride=2)
+    with pytest.raises(gc.ShapeError, match=r"nn.max_pool2d: the output width .* \(5 \+ 2\*0 - 2\) / 2 \+ 1 = 2.5"):
+        gc.nn.max_pool2d(x, 2)
+    with pytest.raises(gc.ShapeError, match="padding='same' needs stride 1 and an odd window"):
+        gc.nn.conv2d(six, gc.input("w2", (4, 3, 2, 2)), padding="same")
+    with pytest.raises(gc.GraphError, match="padding must be 'same', 'valid'"):
+        gc.nn.conv2d(six, gc.input("w5", (4, 3, 3, 3)), padding="full")
+    assert gc.nn.conv2d(six, gc.input("w6", (4, 3, 3, 3)), padding="same").shape == ("N", 4, 6, 6)
+    assert gc.nn.conv2d(six, gc.input("w8", (4, 3, 5, 3)), padding="valid").shape == ("N", 4, 2, 4)
+
+
+def test_norm_and_dropout_errors() -> None:
+    x = gc.input("x", ("N", 4))
+    g, b = gc.input("g", (4,)), gc.input("b", (4,))
+    with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: gamma g5 has shape \(5,\) but must have shape \(4,\)"):
+        gc.nn.batchnorm(x, gc.input("g5", (5,)), b, g, b, train=True)
+    with pytest.raises(gc.ShapeError, match=r"nn.batchnorm: running_var v3 has shape \(3,\) but must have shape"):
+        gc.nn.batchnorm(x, g, b, g, gc.input("v3", (3,)), train=False)
+    with pytest.raises(gc.ShapeError, match=r"nn.layernorm: beta bN .* must have shape \(4,\)"):
+        gc.nn.layernorm(x, g, gc.input("bN", ("N", 4)))
+    with pytest.raises(gc.GraphError, match=r"nn.dropout: rate must be a number in \[0, 1\)"):
+        gc.nn.dropout(x, 1.0, mask=x)
+    with pytest.raises(gc.GraphError, match="exactly one of mask= .* or key="):
+        gc.nn.dropout(x, 0.5)
+    with pytest.raises(gc.GraphError, match="exactly one of mask="):
+        gc.nn.dropout(x, 0.5, mask=x, key=3)
+    with pytest.raises(gc.ShapeError, match=r"nn.dropout: mask m has shape \(4,\) but must have x's shape"):
+        gc.nn.dropout(x, 0.5, mask=gc.input("m", (4,)))
+    with pytest.raises(gc.DTypeError, match="uniform: the key .* must be an int64 scalar"):
+        gc.nn.dropout(x, 0.5, key=gc.input("k", (2,), dtype="int64"))
+    # the statistics batchnorm returns have the running statistics' shapes, (C,) for spatial batchnorm
+    images, c = gc.input("images", ("N", 3, 4, 4)), gc.input("c", (3,))
+    out, mean, var = gc.nn.batchnorm(images, c, c, c, c, train=True, axis=(0, 2, 3))
+    assert out.shape == ("N", 3, 4, 4) and mean.shape == var.shape == (3,)

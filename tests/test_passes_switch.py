@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from test_autodiff import _setup, programs
 
 import graphc as gc
-from benchmarks.peer_graphc import LOSSES, _inputs, _prepare
-from benchmarks.workloads import WORKLOADS
+from graphc.bench.peer_graphc import LOSSES, _inputs, _prepare
+from graphc.bench.workloads import WORKLOADS
 
 
 def _workload(name):

@@ -1,4 +1,4 @@
-"""W1 to W5, declared exactly as the benchmarks declare them: the compiled function
+"""W1 to W6, declared exactly as the benchmarks declare them: the compiled function
 equals the interpreter (1e-12 relative in float64), and the loss and gradients match
 NumPy by hand (graphc/bench/peer_numpy.py)."""
 
@@ -11,7 +11,7 @@ from graphc.bench import peer_numpy
 from graphc.bench.peer_graphc import parts
 from graphc.bench.workloads import WORKLOADS
 
-CASES = ["W1", "W2", "W3_add_mul", "W3_neuron", "W4", "W5_8x8"]
+CASES = ["W1", "W2", "W3_add_mul", "W3_neuron", "W4", "W5_8x8", "W6_8x8"]
 RTOL = {"float64": 1e-12, "float32": 2e-5}
 
 

@@ -1,4 +1,4 @@
-"""W1 from a defined graph to its first result, in a fresh process: cold and warm cache.
+"""A workload (W1 by default) from a defined graph to its first result, in a fresh process: cold and warm cache.
 
 Each run is a new Python process with its own GRAPHC_CACHE_DIR: the first run finds it
 empty (cold: generate, compile with LLVM, write the cache), the later ones find it full
@@ -9,6 +9,7 @@ first result is back, as for JAX's jit. The stages inside are reported too.
 
     python -m graphc.bench.cold_start              # graphc and, if installed, JAX
     python -m graphc.bench.cold_start --runs 5
+    python -m graphc.bench.cold_start --workload W6
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ t_numba = time.perf_counter() - t0
 from graphc.bench.peer_graphc import LOSSES, _inputs
 from graphc.bench.workloads import WORKLOADS
 
-spec = WORKLOADS["W1"]
+spec = WORKLOADS[{workload!r}]
 data = spec.make_data(np.dtype("float64"), np.random.default_rng(0))
 nodes = _inputs(data)
-loss = LOSSES["W1"](nodes)
+loss = LOSSES[{workload!r}](nodes)
 t = time.perf_counter()
 grads = gc.grad(loss, [nodes[w] for w in spec.wrt])
 f = gc.compile([nodes[k] for k in data], [loss, *grads])
@@ -51,8 +52,8 @@ import numpy as np
 from graphc.bench import peer_jax
 t_import = time.perf_counter() - t0
 from graphc.bench.workloads import WORKLOADS
-parts = peer_jax.parts("W1", np.dtype("float64"))
-prepared = parts.prepare(WORKLOADS["W1"].make_data(np.dtype("float64"), np.random.default_rng(0)))
+parts = peer_jax.parts({workload!r}, np.dtype("float64"))
+prepared = parts.prepare(WORKLOADS[{workload!r}].make_data(np.dtype("float64"), np.random.default_rng(0)))
 t = time.perf_counter()
 fn = parts.define_forward_backward()
 fn(prepared)
@@ -60,9 +61,9 @@ print(json.dumps({{"import": t_import, "first result": time.perf_counter() - t}}
 """
 
 
-def run(template: str, cache_dir: str) -> dict[str, float]:
+def run(template: str, cache_dir: str, workload: str = "W1") -> dict[str, float]:
     env = {**os.environ, "GRAPHC_CACHE_DIR": cache_dir}
-    out = subprocess.run([sys.executable, "-c", template.format()], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", template.format(workload=workload)], env=env, capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -70,19 +71,21 @@ def run(template: str, cache_dir: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="warm runs after the cold one")
+    parser.add_argument("--workload", default="W1", help="a workload of graphc.bench.workloads")
     args = parser.parse_args(argv)
+    w = args.workload
     rows = []
     with tempfile.TemporaryDirectory(prefix="graphc-cold-") as cache:
-        rows.append(("graphc cold", run(_GRAPHC, cache)))
-        rows += [("graphc warm", run(_GRAPHC, cache)) for _ in range(args.runs)]
+        rows.append(("graphc cold", run(_GRAPHC, cache, w)))
+        rows += [("graphc warm", run(_GRAPHC, cache, w)) for _ in range(args.runs)]
     try:
         import jax  # noqa: F401
     except ImportError:
         print("note: JAX not installed, not shown")
     else:
-        rows += [("jax (no disk cache)", run(_JAX, "")) for _ in range(2)]
+        rows += [("jax (no disk cache)", run(_JAX, "", w)) for _ in range(2)]
     keys = list(dict.fromkeys(k for _, r in rows for k in r))
-    print(f"{'W1 f64, fresh process':<22}" + "".join(f"{k:>14}" for k in keys))
+    print(f"{w + ' f64, fresh process':<22}" + "".join(f"{k:>14}" for k in keys))
     for name, r in rows:
         print(f"{name:<22}" + "".join(f"{r[k]:>13.3f}s" if k in r else f"{'-':>14}" for k in keys))
     return 0

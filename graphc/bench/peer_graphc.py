@@ -14,7 +14,7 @@ import numpy as np
 
 import graphc as gc
 from graphc.bench.peers import Fn, PeerParts
-from graphc.bench.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.workloads import L2_REG, W6_KERNEL, W6_REG, WORKLOADS, Data
 
 Graph = tuple[list[gc.Node], gc.Node]  # inputs (in the data's key order) and the loss
 
@@ -58,6 +58,15 @@ def w5(v: dict[str, gc.Node]) -> gc.Node:
     return gc.nn.softmax_cross_entropy(gc.nn.linear(features, v["fc_w"], v["fc_b"]), v["labels"])
 
 
+def w6(v: dict[str, gc.Node]) -> gc.Node:
+    x = v["x"]
+    conv = gc.nn.conv2d(x, v["W1"], v["b1"], padding=W6_KERNEL // 2)
+    pooled = gc.nn.max_pool2d(gc.relu(conv))
+    hidden = gc.relu(gc.nn.linear(gc.reshape(pooled, (x.shape[0], -1)), v["W2"], v["b2"]))
+    scores = gc.nn.linear(hidden, v["W3"], v["b3"])
+    return gc.nn.softmax_cross_entropy(scores, v["labels"]) + gc.nn.l2_penalty(v["W1"], v["W2"], v["W3"], scale=W6_REG)
+
+
 LOSSES: dict[str, Callable[[dict[str, gc.Node]], gc.Node]] = {
     "W1": w1,
     "W2": w2,
@@ -66,6 +75,8 @@ LOSSES: dict[str, Callable[[dict[str, gc.Node]], gc.Node]] = {
     "W4": w4,
     "W5_8x8": w5,
     "W5_28x28": w5,
+    "W6": w6,
+    "W6_8x8": w6,
 }
 
 

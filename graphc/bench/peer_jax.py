@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from graphc.bench.peers import Fn, PeerParts
-from graphc.bench.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.workloads import L2_REG, W6_KERNEL, W6_REG, WORKLOADS, Data
 
 jax.config.update("jax_enable_x64", True)
 jax.devices()  # start the CPU backend now, not inside the first workload's compile time
@@ -64,6 +64,19 @@ def w5_loss(d: dict) -> jax.Array:
     return softmax_ce(flat @ d["fc_w"] + d["fc_b"], d["labels"])
 
 
+def w6_loss(d: dict) -> jax.Array:
+    pad = W6_KERNEL // 2
+    conv = jax.lax.conv_general_dilated(
+        d["x"], d["W1"], window_strides=(1, 1), padding=((pad, pad), (pad, pad)),
+        dimension_numbers=("NCHW", "OIHW", "NCHW")
+    )
+    act = jax.nn.relu(conv + d["b1"][None, :, None, None])
+    pooled = jax.lax.reduce_window(act, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    hidden = jax.nn.relu(pooled.reshape(pooled.shape[0], -1) @ d["W2"] + d["b2"])
+    l2 = sum(jnp.sum(d[w] ** 2) for w in ("W1", "W2", "W3"))
+    return softmax_ce(hidden @ d["W3"] + d["b3"], d["labels"]) + W6_REG * l2
+
+
 LOSSES: dict[str, Loss] = {
     "W1": w1_loss,
     "W2": w2_loss,
@@ -72,6 +85,8 @@ LOSSES: dict[str, Loss] = {
     "W4": w4_loss,
     "W5_8x8": w5_loss,
     "W5_28x28": w5_loss,
+    "W6": w6_loss,
+    "W6_8x8": w6_loss,
 }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from graphc.bench.peers import PeerParts
-from graphc.bench.workloads import L2_REG, Data
+from graphc.bench.workloads import L2_REG, W6_KERNEL, W6_REG, Data
 
 Grads = tuple[np.ndarray, ...]
 
@@ -221,6 +221,56 @@ def w5_forward_backward(d: dict) -> tuple[np.floating, Grads]:
     return loss, (dconv_w, dpre.sum(axis=0), dfc_w, dscores.sum(axis=0))
 
 
+# --- W6: ThreeLayerConvNet: conv7x7(pad 3) - relu - maxpool 2x2 - affine - relu - affine ---
+
+
+def im2col(x: np.ndarray, k: int, pad: int) -> np.ndarray:
+    """(N, C, H, W) -> (N*H*W, C*k*k) windows of a k x k, stride 1, 'same' convolution
+    (rows in NHWC order, columns in the filter's (C, kh, kw) order)."""
+    n, c, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C, H, W, k, k), a view
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, c * k * k)
+
+
+def _w6_forward_parts(d: dict) -> tuple:
+    x, w1 = d["x"], d["W1"]
+    n, _, h, w = x.shape
+    filters = w1.shape[0]
+    cols = im2col(x, W6_KERNEL, W6_KERNEL // 2)
+    pre = cols.dot(w1.reshape(filters, -1).T) + d["b1"]  # (N*H*W, F), channels last
+    act6 = np.maximum(pre, 0.0).reshape(n, h // 2, 2, w // 2, 2, filters)
+    pooled = act6.max(axis=(2, 4))  # (N, H/2, W/2, F)
+    flat = pooled.transpose(0, 3, 1, 2).reshape(n, -1)  # flattened in NCHW order
+    a2 = flat.dot(d["W2"]) + d["b2"]
+    hidden = np.maximum(a2, 0.0)
+    scores = hidden.dot(d["W3"]) + d["b3"]
+    return cols, pre, act6, pooled, flat, a2, hidden, scores
+
+
+def _w6_l2(d: dict) -> np.floating:
+    return W6_REG * sum(np.sum(d[k] * d[k]) for k in ("W1", "W2", "W3"))
+
+
+def w6_forward(d: dict) -> np.floating:
+    return softmax_ce(_w6_forward_parts(d)[-1], d["labels"]) + _w6_l2(d)
+
+
+def w6_forward_backward(d: dict) -> tuple[np.floating, Grads]:
+    w1, w2, w3 = d["W1"], d["W2"], d["W3"]
+    cols, pre, act6, pooled, flat, a2, hidden, scores = _w6_forward_parts(d)
+    ce, dscores = softmax_ce_grad(scores, d["labels"])
+    reg2 = 2.0 * W6_REG
+    dw3 = hidden.T.dot(dscores) + reg2 * w3
+    da2 = dscores.dot(w3.T) * (a2 > 0)
+    dw2 = flat.T.dot(da2) + reg2 * w2
+    dflat = da2.dot(w2.T)
+    dpooled = dflat.reshape(pooled.shape[0], pooled.shape[3], pooled.shape[1], pooled.shape[2]).transpose(0, 2, 3, 1)
+    dpre = _maxpool_backward(act6, pooled, dpooled).reshape(pre.shape) * (pre > 0)
+    dw1 = dpre.T.dot(cols).reshape(w1.shape) + reg2 * w1
+    return ce + _w6_l2(d), (dw1, dpre.sum(axis=0), dw2, da2.sum(axis=0), dw3, dscores.sum(axis=0))
+
+
 Forward = Callable[[dict], object]
 
 IMPLS: dict[str, tuple[Forward, Forward]] = {
@@ -231,6 +281,8 @@ IMPLS: dict[str, tuple[Forward, Forward]] = {
     "W4": (w4_forward, w4_forward_backward),
     "W5_8x8": (w5_forward, w5_forward_backward),
     "W5_28x28": (w5_forward, w5_forward_backward),
+    "W6": (w6_forward, w6_forward_backward),
+    "W6_8x8": (w6_forward, w6_forward_backward),
 }
 
 

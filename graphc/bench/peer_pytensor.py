@@ -90,6 +90,8 @@ LOSSES: dict[str, Loss] = {
 
 
 def parts(workload: str, dtype: np.dtype) -> PeerParts:
+    if workload not in LOSSES:
+        raise NotImplementedError(f"the PyTensor peer has no {workload}")
     spec = WORKLOADS[workload]
     sample = spec.make_data(dtype, np.random.default_rng(0))
     inputs = [(name, str(v.dtype), v.ndim) for name, v in sample.items()]

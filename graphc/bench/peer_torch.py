@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812  (the name every torch user knows)
 
 from graphc.bench.peers import PeerParts
-from graphc.bench.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.workloads import L2_REG, W6_KERNEL, W6_REG, WORKLOADS, Data
 
 
 def _threads() -> int:
@@ -64,6 +64,13 @@ def w5_loss(d: dict) -> torch.Tensor:
     return F.cross_entropy(flat @ d["fc_w"] + d["fc_b"], d["labels"])
 
 
+def w6_loss(d: dict) -> torch.Tensor:
+    act = torch.relu(F.conv2d(d["x"], d["W1"], d["b1"], padding=W6_KERNEL // 2))
+    hidden = torch.relu(F.max_pool2d(act, 2).flatten(1) @ d["W2"] + d["b2"])
+    l2 = sum(torch.sum(d[w] ** 2) for w in ("W1", "W2", "W3"))
+    return F.cross_entropy(hidden @ d["W3"] + d["b3"], d["labels"]) + W6_REG * l2
+
+
 LOSSES: dict[str, Loss] = {
     "W1": w1_loss,
     "W2": w2_loss,
@@ -72,6 +79,8 @@ LOSSES: dict[str, Loss] = {
     "W4": w4_loss,
     "W5_8x8": w5_loss,
     "W5_28x28": w5_loss,
+    "W6": w6_loss,
+    "W6_8x8": w6_loss,
 }
 
 

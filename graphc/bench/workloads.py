@@ -22,6 +22,9 @@ class Workload:
     description: str = ""
     # Values the lecture prints (rounded to 2 decimals), where it prints them.
     lecture_grads: dict[str, np.ndarray] = field(default_factory=dict)
+    # False where relu and max kinks among millions of units make central differences
+    # unreliable; the same code is then checked at a smaller size (W6_8x8 for W6).
+    finite_differences: bool = True
 
 
 def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, scale: float = 1.0) -> np.ndarray:
@@ -100,8 +103,35 @@ def w5_maker(side: int) -> Callable[[np.dtype, np.random.Generator], Data]:
     return make
 
 
+# W6: CS231n assignment 2's ThreeLayerConvNet at its defaults: conv 7x7 (32 filters, stride
+# 1, padding 3) - relu - maxpool 2x2 - affine 100 - relu - affine 10 - softmax CE, plus
+# W6_REG * sum of the squared weights W1, W2, W3; weights drawn with its weight_scale
+# 1e-3, biases zero, as its constructor does.
+W6_FILTERS, W6_KERNEL, W6_HIDDEN, W6_CLASSES, W6_REG, W6_SCALE = 32, 7, 100, 10, 1e-3, 1e-3
+
+
+def w6_maker(batch: int, side: int) -> Callable[[np.dtype, np.random.Generator], Data]:
+    """Data for the ThreeLayerConvNet on ``batch`` images of 3 x side x side."""
+
+    def make(dtype: np.dtype, rng: np.random.Generator) -> Data:
+        features = W6_FILTERS * (side // 2) ** 2
+        return {
+            "x": _normal(rng, (batch, 3, side, side), dtype),
+            "labels": _labels(rng, batch, W6_CLASSES),
+            "W1": _normal(rng, (W6_FILTERS, 3, W6_KERNEL, W6_KERNEL), dtype, W6_SCALE),
+            "b1": np.zeros(W6_FILTERS, dtype),
+            "W2": _normal(rng, (features, W6_HIDDEN), dtype, W6_SCALE),
+            "b2": np.zeros(W6_HIDDEN, dtype),
+            "W3": _normal(rng, (W6_HIDDEN, W6_CLASSES), dtype, W6_SCALE),
+            "b3": np.zeros(W6_CLASSES, dtype),
+        }
+
+    return make
+
+
 _W4_WRT = ["w1", "b1", "w2", "b2", "w3", "b3"]
 _W5_WRT = ["conv_w", "conv_b", "fc_w", "fc_b"]
+_W6_WRT = ["W1", "b1", "W2", "b2", "W3", "b3"]
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
@@ -125,5 +155,8 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W4", make_w4, _W4_WRT, "MLP 784-512-256-10, ReLU, softmax CE + 1e-4*sum(W^2), batch 256"),
         Workload("W5_8x8", w5_maker(8), _W5_WRT, "conv3x3x8-relu-maxpool2-linear-CE, 32 x 1x8x8"),
         Workload("W5_28x28", w5_maker(28), _W5_WRT, "conv3x3x8-relu-maxpool2-linear-CE, 32 x 1x28x28"),
+        Workload("W6", w6_maker(50, 32), _W6_WRT, "CS231n ThreeLayerConvNet: conv7x7x32-relu-pool2-100-relu-10, "
+                 "CE + 1e-3*sum(W^2), 50 x 3x32x32", finite_differences=False),
+        Workload("W6_8x8", w6_maker(4, 8), _W6_WRT, "ThreeLayerConvNet as W6 on 4 x 3x8x8"),
     ]
 }

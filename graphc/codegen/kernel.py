@@ -4,13 +4,12 @@ The schedule (graphc.passes.fusion) says which nodes share a loop. Here each ste
 becomes source text: a fused loop evaluates its members per element as scalars
 (``op.scalar`` from the registry gives the expression; graphc.codegen.loops), stores
 only what is needed outside the loop and accumulates its reductions; every other node
-is lowered by its op (``Op.lower``, or ``Op.kernel``, a Numba function the kernel
-calls), through the machinery of graphc.codegen.writer; matmul goes to BLAS gemm (the
-BLAS np.dot uses, see graphc.codegen.blas). Every statement carries a comment naming
-its node (numbered as in ``gc.show``) and, for backward nodes, the gate it came from.
+is lowered by its op (``Op.lower``: contractions to BLAS gemm, see
+graphc.ops.contraction; or ``Op.kernel``, a Numba function the kernel calls), through
+the machinery of graphc.codegen.writer. Every statement carries a comment naming its
+node (numbered as in ``gc.show``) and, for backward nodes, the gate it came from.
 This module writes the kernels' functions and the module around them (``generate``).
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -21,10 +20,11 @@ from types import CodeType
 
 from graphc.codegen.loops import LoopWriter
 from graphc.codegen.names import helper_modules, is_plain
-from graphc.codegen.writer import JIT, SUFFIX, ScalarCtx, Value, literal
+from graphc.codegen.writer import JIT, ScalarCtx, Value
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
+from graphc.ir.shapes import dim_names
 from graphc.passes.fusion import Loop, schedule
 
 
@@ -66,6 +66,13 @@ class KernelWriter(LoopWriter):
                 if isinstance(d, str) and d not in self.dims:
                     self.dims[d] = self.namer.fresh(d)
                     self.emit(f"{self.dims[d]} = {self.values[p].expr}.shape[{axis}]")
+        for p in params:  # a name only a product carries: N = x.shape[0] // 4 (the call checked it)
+            for axis, d in enumerate(p.shape):
+                unknown = [n for n in dim_names(d) if n not in self.dims]
+                if len(unknown) == 1:
+                    rest = " * ".join([*(self.dims[n] for n in dim_names(d) if n in self.dims), str(d.factor)])
+                    self.dims[unknown[0]] = self.namer.fresh(unknown[0])
+                    self.emit(f"{self.dims[unknown[0]]} = {self.values[p].expr}.shape[{axis}] // ({rest})")
         for d in self.dims:
             if not is_plain(d):
                 self.emit(f"# {self.dims[d]}: the named dim {d!r}")
@@ -95,12 +102,8 @@ class KernelWriter(LoopWriter):
         elif op.kind == "elementwise":  # a 0-d node: plain scalar arithmetic
             expr = op.scalar(a, ScalarCtx(node.dtype, self.imports), node.attrs)
             self.emit(f"{name} = {self.cast(node, expr)}{note}")
-        elif node.op == "matmul":
-            self.matmul(node, name, args, note)
         elif op.kernel is not None:  # a Numba function of the op's own (gc.define_op)
             self.call_kernel(node, name, args, note)
-        elif node.op in ("patches", "patches_adjoint"):
-            self.windows(node, name, args[0], note)
         else:
             raise NotImplementedError(f"no code generation for {node.op}")
         self.values[node] = Value(name, node.shape == (), layout)
@@ -122,64 +125,6 @@ class KernelWriter(LoopWriter):
     def kernel_name(op: str) -> str:
         """The module-level name of an op's Numba function in generated source."""
         return f"{op}_kernel"
-
-    def matmul(self, node: Node, name: str, args: list[Value], note: str) -> None:
-        """C = A @ B through BLAS gemm. BLAS is column-major, so C (row-major m x n) is
-        computed as C^T = B^T A^T; a C-layout operand is then 'n' and an F-layout one
-        (a transposed view) 't', with the leading dimension of its memory order.
-        1-D operands are a row (left) or a column (right) of a 2-D product."""
-        a, b = node.inputs
-        m = a.shape[0] if a.ndim == 2 else 1
-        k = a.shape[-1]
-        n = b.shape[1] if b.ndim == 2 else 1
-        va, vb = (v if v.layout in ("C", "F") else Value(self.contiguous(v, u), False)
-                  for v, u in zip(args, node.inputs))
-        ta, lda = ("n", k) if va.layout == "C" or a.ndim == 1 else ("t", m)
-        tb, ldb = ("n", n) if vb.layout == "C" or b.ndim == 1 else ("t", k)
-        kind = {"float64": "d", "float32": "s"}[node.dtype.name]
-        gemm = f"gemm_{SUFFIX[node.dtype.name]}"
-        self.imports.add(gemm)
-        target = name if node.shape != () else self.namer.fresh(f"{name}_1")
-        if not self.blas_constants:  # gemm's alpha and beta are passed by pointer
-            self.blas_constants = True
-            self.emit(f"one = np.empty(1, dtype={self.np_dtype(node)})")
-            self.emit(f"zero = np.empty(1, dtype={self.np_dtype(node)})")
-            self.emit(f"one[0], zero[0] = {literal(1, node.dtype)}, {literal(0, node.dtype)}")
-        self.emit(f"{target} = {self.alloc(node.shape or (1,), node)}{note}")
-        call = ", ".join([str(ord(kind)), str(ord(tb)), str(ord(ta)), self.dim(n), self.dim(m), self.dim(k),
-                          "one.ctypes", f"{vb.expr}.ctypes", self.ld(ldb), f"{va.expr}.ctypes", self.ld(lda),
-                          "zero.ctypes", f"{target}.ctypes", self.ld(n)])
-        self.emit(f"{gemm}({call})  # BLAS {kind}gemm: {target} = {va.expr} @ {vb.expr}")
-        if node.shape == ():
-            self.emit(f"{name} = {target}[0]")
-
-    def ld(self, d: int | str) -> str:
-        """A leading dimension: BLAS wants at least 1 even for empty operands."""
-        return str(max(1, d)) if isinstance(d, int) else f"max(1, {self.dim(d)})"
-
-    def windows(self, node: Node, name: str, src: Value, note: str) -> None:
-        """patches copies each window element from its pixel (0 in the padding);
-        patches_adjoint adds each back onto its pixel. Six loops over the windows."""
-        (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
-        windows = node.shape if node.op == "patches" else node.inputs[0].shape
-        image = node.inputs[0].shape[2:] if node.op == "patches" else node.shape[2:]
-        row, col = self.namer.fresh("row"), self.namer.fresh("col")
-        if node.op == "patches":
-            self.emit(f"{name} = {self.alloc(node.shape, node)}{note}")
-        else:
-            for k, line in enumerate(self.filled(name, node.shape, node, literal(0, node.dtype))):
-                self.emit(line + (note if k == 0 else ""))
-        self.nested_loops(windows)  # i0..i5: n, oh, ow, c, i, j
-        self.emit(f"{row} = i1 * {sh} - {ph} + i4", 7)
-        self.emit(f"{col} = i2 * {sw} - {pw} + i5", 7)
-        inside = f"0 <= {row} < {image[0]} and 0 <= {col} < {image[1]}"
-        window, pixel = "i0, i1, i2, i3, i4, i5", f"i0, i3, {row}, {col}"
-        if node.op == "patches":
-            zero = literal(0, node.dtype)
-            self.emit(f"{name}[{window}] = {src.expr}[{pixel}] if {inside} else {zero}", 7)
-        else:
-            self.emit(f"if {inside}:", 7)
-            self.emit(f"{name}[{pixel}] += {src.expr}[{window}]", 8)
 
 
 def fingerprint(fn: object) -> str:
@@ -216,7 +161,8 @@ def generate(kernels: Sequence[KernelSpec], ids: dict[Node, int] | None = None) 
     externals: dict[str, str] = {}
     bodies = []
     for spec in kernels:
-        spec.constants = [n for n in order(spec.outputs) if n.op == "const" and n.shape != () and n not in spec.params]
+        params = set(spec.params)  # a set: `in` a list would compare nodes with ==, which builds a node
+        spec.constants = [n for n in order(spec.outputs) if n.op == "const" and n.shape != () and n not in params]
         writer = KernelWriter(spec, ids, imports)
         bodies.append("\n".join(writer.write()))
         externals.update(writer.externals)

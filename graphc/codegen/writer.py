@@ -18,7 +18,7 @@ from graphc.codegen.names import Namer, is_plain
 from graphc.ir.node import Node
 from graphc.ir.numbering import of_text
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Shape
+from graphc.ir.shapes import Dim, Prod, Shape
 
 if TYPE_CHECKING:
     from graphc.codegen.kernel import KernelSpec
@@ -73,7 +73,6 @@ class Writer:
         self.values: dict[Node, Value] = {}
         self.dims: dict[str, str] = {}
         self.lines: list[str] = []
-        self.blas_constants = False
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
@@ -98,7 +97,10 @@ class Writer:
     def lit(self, value: object, dtype: np.dtype) -> str:
         return literal(value, dtype)
 
-    def dim(self, d: int | str) -> str:
+    def dim(self, d: Dim) -> str:
+        """A dim as an expression: a literal, a named dim's variable, or their product."""
+        if isinstance(d, Prod):
+            return "(" + " * ".join([*(self.dims[n] for n in d.names), str(d.factor)]) + ")"
         return str(d) if isinstance(d, int) else self.dims[d]
 
     def shape_expr(self, shape: Shape) -> str:

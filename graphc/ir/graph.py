@@ -43,9 +43,36 @@ def toposort(graph: nx.DiGraph) -> list[Node]:
     try:
         return list(nx.lexicographical_topological_sort(graph, key=lambda n: n.id))
     except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(graph)
-        path = " -> ".join(src.label for src, _ in cycle) + f" -> {cycle[0][0].label}"
+        cycle = _cycle(graph)
+        path = " -> ".join(n.label for n in cycle) + f" -> {cycle[0].label}"
         raise GraphError(f"the graph has a cycle: {path}") from None
+
+
+def _cycle(graph: nx.DiGraph) -> list[Node]:
+    """The nodes of one cycle, in order. (nx.find_cycle compares nodes with ``!=``, which
+    builds a graphc node rather than answering, so this walk uses identity only.)"""
+    state: dict[Node, int] = {}  # 1 on the current path, 2 done
+    for root in graph:
+        if root in state:
+            continue
+        state[root] = 1
+        path = [root]
+        stack = [(root, iter(graph.successors(root)))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                start = next(k for k, n in enumerate(path) if n is child)
+                return path[start:]
+            elif child not in state:
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(graph.successors(child))))
+    raise GraphError("the graph has a cycle")  # unreachable: called only when networkx found one
 
 
 def order(outputs: Iterable[Node]) -> list[Node]:

@@ -9,6 +9,7 @@ hash by identity: two structurally equal nodes are merged by the CSE pass, not h
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from graphc.errors import DTypeError, GraphError
+from graphc.errors import DTypeError, GraphError, SymbolicError
 from graphc.ir import dtypes
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Bindings, Shape, check_limits, format_shape, merge_bindings
+from graphc.ir.shapes import Bindings, Prod, Shape, check_limits, format_shape, merge_bindings
 
 _ids = itertools.count()
 _NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
@@ -63,11 +64,92 @@ def _provenance_as(prov: Provenance) -> Iterator[None]:
         _provenance.reset(token)
 
 
+class _Size:
+    """Arithmetic on a dim of a node's shape: its size as an int64 scalar node (``numel``)."""
+
+    __slots__ = ()
+
+    def plain(self) -> str | Prod:
+        raise NotImplementedError
+
+    def node(self, dtype: np.dtype = dtypes.INT64) -> Node:
+        """The size as a scalar node (int64 unless ``dtype``), known when the graph runs."""
+        return apply("numel", dims=(self.plain(),), dtype=dtype)
+
+    def __add__(self, o: object) -> Node: return apply("add", self, o)
+    def __radd__(self, o: object) -> Node: return apply("add", o, self)
+    def __sub__(self, o: object) -> Node: return apply("sub", self, o)
+    def __rsub__(self, o: object) -> Node: return apply("sub", o, self)
+    def __mul__(self, o: object) -> Node: return apply("mul", self, o)
+    def __rmul__(self, o: object) -> Node: return apply("mul", o, self)
+    def __truediv__(self, o: object) -> Node: return apply("div", *_true_division(self, o))
+    def __rtruediv__(self, o: object) -> Node: return apply("div", *_true_division(o, self))
+    def __pow__(self, o: object) -> Node: return apply("pow", self, o)
+    def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
+    def __neg__(self) -> Node: return apply("neg", self)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object) -> object:
+        from graphc.ops.numpy_protocol import array_ufunc
+
+        return array_ufunc(ufunc, method, tuple(i.node() if isinstance(i, _Size) else i for i in inputs), kwargs)
+
+
+def _true_division(a: object, b: object) -> tuple[object, object]:
+    """NumPy's int / int is a float: a size divided by a Python int or another size (N / 2)
+    divides in float64. Next to a node or an array, the usual promotion applies."""
+    if any(isinstance(v, (Node, np.ndarray, np.generic)) for v in (a, b)):
+        return a, b
+    return tuple(v.node(dtypes.FLOAT64) if isinstance(v, _Size) else  # type: ignore[return-value]
+                 float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in (a, b))
+
+
+class SymbolicDim(_Size, str):
+    """A named dim as a node's ``shape`` gives it: ``x.shape[0]`` of an (N, 3) ``x``.
+
+    It is the name "N" wherever a shape is expected (``gc.input(..., shape=(x.shape[0], 4))``,
+    ``x.reshape(x.shape[0], -1)``) and equal to it; in arithmetic, or as the operand of a
+    graphc function, it is N's size: an int64 scalar node (``numel``), known when the graph
+    runs, so ``gc.sum(loss) / x.shape[0]`` is the batch mean. (A plain str would repeat
+    under ``*``; this one builds nodes.)"""
+
+    __slots__ = ()
+
+    def plain(self) -> str:
+        return str.__str__(self)
+
+
+class SymbolicProd(_Size, Prod):
+    """A product dim (``N*20``) as a node's ``shape`` gives it: equal to (and hashed as)
+    the ``Prod``, and its size as a node in arithmetic, as ``SymbolicDim``."""
+
+    __slots__ = ()
+
+    def plain(self) -> Prod:
+        return Prod(self.factor, self.names)
+
+    def __eq__(self, o: object) -> bool:
+        return isinstance(o, Prod) and (self.factor, self.names) == (o.factor, o.names)
+
+    def __ne__(self, o: object) -> bool:
+        return not self == o
+
+    def __hash__(self) -> int:
+        return hash(self.plain())
+
+
+def _symbolic(d: object) -> object:
+    """A dim of a new node's shape, as ``node.shape`` gives it (see SymbolicDim)."""
+    if type(d) is str:
+        return SymbolicDim(d)
+    if type(d) is Prod:
+        return SymbolicProd(d.factor, d.names)
+    return d
+
+
 class Node:
     """One value of a graph. Build nodes with ``gc.input``, the ``gc.*`` ops and Python operators."""
 
     __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "bindings", "name", "role", "pattern", "of")
-    __array_ufunc__ = None  # so that ``ndarray + node`` defers to Node.__radd__
 
     id: int
     op: str
@@ -93,7 +175,7 @@ class Node:
         init(self, "op", op)
         init(self, "inputs", tuple(inputs))
         init(self, "attrs", MappingProxyType(dict(attrs)) if attrs else _NO_ATTRS)
-        init(self, "shape", tuple(shape))
+        init(self, "shape", tuple(_symbolic(d) for d in shape))
         init(self, "dtype", dtype)
         init(self, "bindings", bindings)
         init(self, "name", name)
@@ -131,7 +213,24 @@ class Node:
         return html(self)
 
     def __bool__(self) -> bool:
-        raise TypeError(f"{self.label} is a symbolic graphc node: it has no truth value until the graph runs")
+        raise SymbolicError(
+            f"{self.label} is a symbolic graphc node: it has no truth value until the graph runs. "
+            "For max(a, b) / min(a, b) write gc.maximum(a, b) / gc.minimum(a, b); for "
+            "`b if cond else c` write gc.where(cond, b, c); to test whether two nodes are the "
+            "same node write `a is b`")
+
+    def _no_value(self, what: str) -> SymbolicError:
+        return SymbolicError(f"{what}: {self.label} is a symbolic graphc node: it has no value until the graph "
+                             "runs; compile it (gc.compile) and call the result to get arrays")
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        raise self._no_value("np.asarray")
+
+    def __float__(self) -> float:
+        raise self._no_value("float()")
+
+    def __int__(self) -> int:
+        raise self._no_value("int()")
 
     def __len__(self) -> int:
         if not self.shape or not isinstance(self.shape[0], int):
@@ -149,11 +248,41 @@ class Node:
     def __rtruediv__(self, o: object) -> Node: return apply("div", o, self)
     def __pow__(self, o: object) -> Node: return apply("pow", self, o)
     def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
-    def __matmul__(self, o: object) -> Node: return apply("matmul", self, o)
-    def __rmatmul__(self, o: object) -> Node: return apply("matmul", o, self)
+    def __matmul__(self, o: object) -> Node: return _ops().matmul(self, o)
+    def __rmatmul__(self, o: object) -> Node: return _ops().matmul(o, self)
     def __neg__(self) -> Node: return apply("neg", self)
     def __pos__(self) -> Node: return self
 
+    # Comparisons give 0/1 nodes, as in NumPy. Nodes still hash by identity, so they stay
+    # dict keys, set members and networkx nodes; but ``a == b`` is a node, never a bool,
+    # so graphc itself tests membership with ``is`` or in sets and dicts, never in lists.
+    def __gt__(self, o: object) -> Node: return apply("greater", self, o)
+    def __ge__(self, o: object) -> Node: return apply("greater_equal", self, o)
+    def __lt__(self, o: object) -> Node: return apply("less", self, o)
+    def __le__(self, o: object) -> Node: return apply("less_equal", self, o)
+
+    def __eq__(self, o: object) -> Node:  # type: ignore[override]
+        return apply("equal", self, o) if _liftable(o) else NotImplemented
+
+    def __ne__(self, o: object) -> Node:  # type: ignore[override]
+        return apply("not_equal", self, o) if _liftable(o) else NotImplemented
+
+    __hash__ = object.__hash__
+
+    def __abs__(self) -> Node: return apply("abs", self)
+
+    # -- NumPy's protocols: np.exp(node), np.sum(node), ndarray + node build nodes -----
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object) -> object:
+        from graphc.ops.numpy_protocol import array_ufunc
+
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: object, types: object, args: tuple, kwargs: dict) -> object:
+        from graphc.ops.numpy_protocol import array_function
+
+        return array_function(func, args, kwargs)
+
+    # -- NumPy's methods and properties ----------------------------------------------
     @property
     def T(self) -> Node:  # noqa: N802 - NumPy's spelling
         return apply("transpose", self, axes=tuple(reversed(range(self.ndim))))
@@ -162,14 +291,80 @@ class Node:
     def __setitem__(self, key: object, value: object) -> None: _indexing().setitem(self, key, value)  # raises
     def __iter__(self) -> Iterator[Node]: return (self[i] for i in range(len(self)))  # rows, as NumPy
 
-    # Comparisons are deliberately not overloaded: == must stay identity so nodes can
-    # be dict keys and networkx nodes. Use gc.greater, gc.equal, ... instead.
+    @property
+    def size(self) -> int | Node:
+        """The number of elements: an int, or an int64 scalar node if a dim is named."""
+        if all(isinstance(d, int) for d in self.shape):
+            return math.prod(self.shape)
+        return apply("numel", dims=tuple(d.plain() if isinstance(d, _Size) else d for d in self.shape),
+                     dtype=dtypes.INT64)
+
+    def reshape(self, *shape: object, name: str | None = None) -> Node:
+        """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``, as in NumPy: see gc.reshape."""
+        return _ops().reshape(self, _varargs(shape), name=name)
+
+    def transpose(self, *axes: object, name: str | None = None) -> Node:
+        """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``: see gc.transpose."""
+        return _ops().transpose(self, _varargs(axes) if axes and axes != (None,) else None, name=name)
+
+    def sum(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().sum(self, axis=axis, keepdims=keepdims, name=name)
+
+    def mean(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().mean(self, axis=axis, keepdims=keepdims, name=name)
+
+    def max(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().max(self, axis=axis, keepdims=keepdims, name=name)
+
+    def min(self, axis: object = None, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().min(self, axis=axis, keepdims=keepdims, name=name)
+
+    def var(self, axis: object = None, ddof: int = 0, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().var(self, axis=axis, ddof=ddof, keepdims=keepdims, name=name)
+
+    def std(self, axis: object = None, ddof: int = 0, keepdims: bool = False, name: str | None = None) -> Node:
+        return _ops().std(self, axis=axis, ddof=ddof, keepdims=keepdims, name=name)
+
+    def dot(self, o: object, name: str | None = None) -> Node:
+        """``x.dot(w)``: the matrix product of 1-D and 2-D operands (see gc.matmul)."""
+        return _ops().matmul(self, o, name=name)
+
+    def astype(self, dtype: object, name: str | None = None) -> Node:
+        return _ops().cast(self, dtype, name=name)
+
+    def clip(self, min: object = None, max: object = None, name: str | None = None) -> Node:  # noqa: A002
+        return _ops().clip(self, min, max, name=name)
+
+
+def _ops():
+    """The op functions, imported when a method first needs them (they import this module)."""
+    import graphc.ops
+
+    return graphc.ops
+
+
+def _varargs(args: tuple) -> object:
+    """NumPy's two spellings: ``f(2, 3)`` and ``f((2, 3))``."""
+    return args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
+def _liftable(o: object) -> bool:
+    """Whether an operator's other operand becomes a node (else NotImplemented: Python then
+    compares by identity, so ``node == None`` is False as for any object)."""
+    return isinstance(o, (Node, np.ndarray, np.generic, bool, int, float, _Size))
 
 
 def _indexing() -> Any:
     from graphc.ops import indexing  # the ops package imports this module
 
     return indexing
+
+
+def _ops():
+    """graphc.ops (matmul builds a contraction spec first), imported when first used."""
+    import graphc.ops
+
+    return graphc.ops
 
 
 def constant(value: object, dtype: np.dtype | None = None) -> Node:
@@ -202,6 +397,9 @@ def _lift(operands: tuple[object, ...], what: str) -> tuple[Node, ...]:
             nodes.append(o)
         elif isinstance(o, (np.ndarray, np.generic)):
             nodes.append(constant(o))
+        elif isinstance(o, _Size):
+            # a dim's size (x.shape[0]) is weak as an int is: it takes the dtype it meets
+            nodes.append(apply("numel", dims=(o.plain(),), dtype=base if base is not None else dtypes.INT64))
         elif isinstance(o, (bool, int, float)):
             # a weak scalar takes the dtype of the nodes it meets (JAX/PyTorch rule)
             if isinstance(o, float):

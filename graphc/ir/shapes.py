@@ -1,9 +1,12 @@
 """Shapes with named dims, and the rules that combine them.
 
-A shape is a tuple of dims; a dim is an int (a fixed size) or a str (a named size,
-bound when the compiled function is called). A named dim never broadcasts: its value
-at a call must equal whatever it met at declaration. When a named dim meets a fixed
-size other than 1 (``("N", 3) + (5, 3)``) the name is *bound* to that size; the
+A shape is a tuple of dims; a dim is an int (a fixed size), a str (a named size,
+bound when the compiled function is called) or a ``Prod`` (a product of named sizes
+and a fixed factor, ``N*1024``, as a reshape that merges a named dim with fixed ones
+makes it; JAX's shape polymorphism has the same ``b*4``). A named or product dim never
+broadcasts: its value at a call must equal whatever it met at declaration. When a
+named dim meets a fixed size other than 1 (``("N", 3) + (5, 3)``) the name is *bound*
+to that size (a product of one name binds it too: ``N*4`` meeting 20 binds N = 5); the
 bindings travel with the nodes, and two different sizes for one name are an error.
 """
 
@@ -12,12 +15,30 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from graphc.errors import ShapeError
 
-Dim = int | str
+
+@dataclass(frozen=True)
+class Prod:
+    """A product dim: ``factor`` times the named dims ``names`` (sorted, a name repeated
+    as often as it multiplies). Build it with ``product``, which keeps one canonical
+    form, so equal products compare (and hash) equal: ``N*1024`` however it was made."""
+
+    factor: int
+    names: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "*".join([*self.names, *([str(self.factor)] if self.factor != 1 else [])])
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
+Dim = int | str | Prod
 Shape = tuple[Dim, ...]
 Bindings = tuple[tuple[str, int], ...]  # sorted (name, size) pairs: hashable and cheap
 # a kernel nests one loop per axis, and Python compiles at most 20 nested blocks
@@ -36,25 +57,72 @@ def check_limits(shape: Shape, what: str) -> None:
                          "which int64 sizes cannot count")
 
 
+def product(*dims: Dim) -> Dim:
+    """The dim that is the product of ``dims``, in canonical form: an int when no name is
+    left (or a factor is 0), a name when it is one name alone, else a ``Prod``."""
+    factor, names = 1, []
+    for d in dims:
+        if isinstance(d, Prod):
+            factor *= d.factor
+            names += d.names
+        elif isinstance(d, str):
+            names.append(d)
+        else:
+            factor *= int(d)
+    if factor == 0 or not names:
+        return factor
+    if factor == 1 and len(names) == 1:
+        return names[0]
+    return Prod(factor, tuple(sorted(names)))
+
+
+def dim_names(d: Dim) -> tuple[str, ...]:
+    """The named dims ``d`` is made of: none for a fixed size."""
+    return d.names if isinstance(d, Prod) else (d,) if isinstance(d, str) else ()
+
+
+def shape_names(shape: Shape) -> set[str]:
+    """Every named dim in ``shape``, inside products too."""
+    return {name for d in shape for name in dim_names(d)}
+
+
+def dim_value(d: Dim, dims: Mapping[str, int]) -> int:
+    """The size of ``d`` once its named dims are bound in ``dims``."""
+    if isinstance(d, int):
+        return d
+    if isinstance(d, str):
+        return dims[d]
+    return d.factor * math.prod(dims[name] for name in d.names)
+
+
+def _parse_dim(d: object, shape: object, what: str) -> Dim:
+    if isinstance(d, np.integer):  # a dim computed with NumPy (np.prod(...)) is an int too
+        d = int(d)
+    if isinstance(d, Prod):
+        return d
+    if isinstance(d, bool) or not isinstance(d, (int, str)):
+        raise ShapeError(f"{what}: expected dims to be ints or names but got {d!r} in {shape!r}")
+    if isinstance(d, int) and d < 0:
+        raise ShapeError(f"{what}: expected non-negative dims but got {d} in {shape!r}")
+    if isinstance(d, str) and "*" in d:  # "N*1024": a product dim
+        parts = [p.strip() for p in d.split("*")]
+        return product(*(_parse_dim(int(p) if p.isdigit() else p, shape, what) for p in parts))
+    if isinstance(d, str) and not d.isidentifier():
+        raise ShapeError(f"{what}: a named dim must be an identifier (or a product of them and ints, "
+                         f"N*4) but got {d!r}")
+    return d
+
+
 def as_shape(shape: object, what: str) -> Shape:
-    """Validate a user-given shape: a tuple of non-negative ints and identifier names."""
-    if isinstance(shape, (int, str)):
+    """Validate a user-given shape: a tuple of non-negative ints, identifier names and
+    products of them (``"N*4"`` or a ``Prod``)."""
+    if isinstance(shape, (int, str, Prod)):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
         raise ShapeError(f"{what}: expected a shape tuple of ints and names but got {shape!r}")
-    dims = []
-    for d in shape:
-        if isinstance(d, np.integer):  # a dim computed with NumPy (np.prod(...)) is an int too
-            d = int(d)
-        if isinstance(d, bool) or not isinstance(d, (int, str)):
-            raise ShapeError(f"{what}: expected dims to be ints or names but got {d!r} in {shape!r}")
-        if isinstance(d, int) and d < 0:
-            raise ShapeError(f"{what}: expected non-negative dims but got {d} in {shape!r}")
-        if isinstance(d, str) and not d.isidentifier():
-            raise ShapeError(f"{what}: a named dim must be an identifier but got {d!r}")
-        dims.append(int(d) if isinstance(d, int) else d)
-    check_limits(tuple(dims), what)
-    return tuple(dims)
+    dims = tuple(_parse_dim(d, shape, what) for d in shape)
+    check_limits(dims, what)
+    return dims
 
 
 def format_shape(shape: Shape) -> str:
@@ -81,10 +149,22 @@ def unify_dim(a: Dim, b: Dim, broadcast: bool) -> tuple[Dim, tuple[str, int] | N
         return b, None
     if broadcast and b == 1:
         return a, None
-    if isinstance(a, str) and isinstance(b, int):
-        return b, (a, b)
-    if isinstance(b, str) and isinstance(a, int):
-        return a, (b, a)
+    if isinstance(b, int) and not isinstance(a, int):
+        binding = _solve(a, b)
+        return (b, binding) if binding is not None else None
+    if isinstance(a, int) and not isinstance(b, int):
+        binding = _solve(b, a)
+        return (a, binding) if binding is not None else None
+    return None
+
+
+def _solve(d: str | Prod, size: int) -> tuple[str, int] | None:
+    """The binding that makes the named or product dim ``d`` equal ``size``: a name is
+    bound to it; a product of one name (N*4) to size / factor when that divides."""
+    if isinstance(d, str):
+        return d, size
+    if len(d.names) == 1 and size % d.factor == 0:
+        return d.names[0], size // d.factor
     return None
 
 
@@ -136,9 +216,10 @@ def normalize_axes(what: str, axis: object, ndim: int) -> tuple[int, ...]:
 
 
 def symbolic_size(shape: Shape) -> tuple[int, Counter]:
-    """The number of elements as (product of fixed dims, multiset of names)."""
-    ints = [d for d in shape if isinstance(d, int)]
-    return math.prod(ints), Counter(d for d in shape if isinstance(d, str))
+    """The number of elements as (product of fixed dims and factors, multiset of names)."""
+    size = product(*shape)
+    return (size, Counter()) if isinstance(size, int) else (
+        size.factor if isinstance(size, Prod) else 1, Counter(dim_names(size)))
 
 
 def dimwise_bindings(src: Shape, dst: Shape) -> Bindings | None:
@@ -188,10 +269,7 @@ def reshape_target(what: str, src: Shape, target: Shape | tuple[int | str, ...])
     rest_names = src_names - dst_names
     if dst_names - src_names or dst_count == 0 or src_count % dst_count:
         raise mismatch
-    rest_count = src_count // dst_count
-    if sum(rest_names.values()) > 1 or (rest_names and rest_count != 1):
-        raise ShapeError(f"{what}: cannot infer the -1 in {target!r} from {format_shape(src)} as a single dim")
-    fill: Dim = next(iter(rest_names)) if rest_names else rest_count
+    fill = product(src_count // dst_count, *rest_names.elements())  # N*1024 when names remain
     out = list(target)
     out[holes[0]] = fill
     return tuple(out)
@@ -199,4 +277,4 @@ def reshape_target(what: str, src: Shape, target: Shape | tuple[int | str, ...])
 
 def resolve(shape: Shape, dims: Mapping[str, int]) -> tuple[int, ...]:
     """The concrete shape once named dims are bound."""
-    return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+    return tuple(dim_value(d, dims) for d in shape)

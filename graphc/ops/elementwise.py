@@ -127,7 +127,7 @@ _define("where", _ref(lambda c, a, b: np.where(c != 0, a, b)), _ub(_where_vjp), 
 
 for _name, _np_fn, _py in (("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">="),
                            ("less", np.less, "<"), ("less_equal", np.less_equal, "<="),
-                           ("equal", np.equal, "==")):
+                           ("equal", np.equal, "=="), ("not_equal", np.not_equal, "!=")):
     _define(_name, _cmp(_np_fn), None, "local",
             lambda a, c, at, op=_py: f"{c.lit(1)} if {a[0]} {op} {a[1]} else {c.lit(0)}",
             doc=f"1 where a {_py} b else 0, in the operands' dtype; no gradient flows")
@@ -138,6 +138,12 @@ _define("exp", _ref(np.exp), lambda n, g, i: g * n, "local", None, float_only=Tr
         vecmath="exp", cost=TRANSCENDENTAL)
 _define("log", _ref(np.log), lambda n, g, i: g / n.inputs[0], "local", None, float_only=True,
         vecmath="log", cost=TRANSCENDENTAL)
+_define("log1p", _ref(np.log1p), lambda n, g, i: g / (1.0 + n.inputs[0]), "local",
+        lambda a, c, at: f"{c.fn('log1p')}({a[0]})", float_only=True,
+        doc="log(1 + x), accurate for tiny x (where 1 + x rounds x away)")
+_define("expm1", _ref(np.expm1), lambda n, g, i: g * (n + 1.0), "local",
+        lambda a, c, at: f"{c.fn('expm1')}({a[0]})", float_only=True,
+        doc="exp(x) - 1, accurate for tiny x (where exp(x) - 1 cancels)")
 _define("sqrt", _ref(np.sqrt), lambda n, g, i: g * 0.5 / n, "local",
         lambda a, c, at: f"np.sqrt({a[0]})", float_only=True, pin_float32=True)
 _define("tanh", _ref(np.tanh), lambda n, g, i: g * (1.0 - n * n), "local", None, float_only=True,
@@ -239,10 +245,10 @@ def _comparison(op: str) -> Callable[..., Node]:
     return fn
 
 
-neg, exp, log, sqrt, tanh, sigmoid, relu, abs, sign = (  # noqa: A001
-    _unary(op) for op in ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign"))
-greater, greater_equal, less, less_equal, equal = (
-    _comparison(op) for op in ("greater", "greater_equal", "less", "less_equal", "equal"))
+neg, exp, log, log1p, expm1, sqrt, tanh, sigmoid, relu, abs, sign = (  # noqa: A001
+    _unary(op) for op in ("neg", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign"))
+greater, greater_equal, less, less_equal, equal, not_equal = (
+    _comparison(op) for op in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"))
 
 
 def _alpha(op: str, alpha: object) -> float:

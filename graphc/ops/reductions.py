@@ -11,7 +11,7 @@ from graphc.errors import ShapeError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, apply
 from graphc.ir.op import Op, lookup, register
-from graphc.ir.shapes import Dim, normalize_axes
+from graphc.ir.shapes import Dim, normalize_axes, resolve
 from graphc.ops._common import as_node, require_float
 from graphc.ops.structural import broadcast_to, reshape
 
@@ -87,7 +87,7 @@ def _numel_lower(w, node: Node, name: str, args: list, note: str) -> None:
 
 register(Op("numel", infer=_numel_infer, lower=_numel_lower,
             numpy=lambda args, at, dims: np.asarray(
-                math.prod(d if isinstance(d, int) else dims[d] for d in at["dims"]), dtype=at["dtype"]),
+                math.prod(resolve(at["dims"], dims)), dtype=at["dtype"]),
             vjp=None, gate="local", kind="source",
             doc="the product of some dims, known once named dims are bound (e.g. a mean's count)"))
 

@@ -1,4 +1,4 @@
-"""matmul, transpose, reshape, broadcast_to: ops that move or combine whole axes."""
+"""transpose, reshape, broadcast_to: ops that move whole axes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from graphc.errors import ShapeError
 from graphc.ir.node import Node, apply
 from graphc.ir.op import Op, register
 from graphc.ir.shapes import (
-    Dim,
     as_shape,
     broadcast_shapes,
     dimwise_bindings,
@@ -18,41 +17,8 @@ from graphc.ir.shapes import (
     reshape_bindings,
     reshape_target,
     resolve,
-    unify_dim,
 )
-from graphc.ops._common import as_node, require_float, unbroadcast
-
-
-# -- matmul: the vectorized mul gate ---------------------------------------------------
-def _matmul_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
-    a, b = inputs
-    require_float(op, inputs)
-    for n in inputs:
-        if n.ndim not in (1, 2):
-            raise ShapeError(f"{op}: {n.label} has shape {format_shape(n.shape)} but matmul takes 1-D or 2-D operands")
-    inner_a, inner_b = a.shape[-1], b.shape[0]
-    met = unify_dim(inner_a, inner_b, broadcast=False)
-    if met is None:
-        raise ShapeError(f"{op}: {a.label} has shape {format_shape(a.shape)} but {b.label} has shape "
-                         f"{format_shape(b.shape)}: inner dims {inner_a} and {inner_b} differ")
-    shape: tuple[Dim, ...] = a.shape[:-1] + b.shape[1:]
-    return shape, a.dtype, (met[1],) if met[1] else ()
-
-
-def _matmul_vjp(node: Node, g: Node, i: int) -> Node:
-    """Like mul, matmul switches: each input's gradient is g times the other input."""
-    a, b = node.inputs
-    if a.ndim == 2 and b.ndim == 2:  # (m,k)@(k,n)
-        return g @ b.T if i == 0 else a.T @ g
-    if a.ndim == 2:  # (m,k)@(k,): g is (m,)
-        return reshape(g, (a.shape[0], 1)) @ reshape(b, (1, b.shape[0])) if i == 0 else g @ a
-    if b.ndim == 2:  # (k,)@(k,n): g is (n,)
-        return b @ g if i == 0 else reshape(a, (a.shape[0], 1)) @ reshape(g, (1, g.shape[0]))
-    return g * (b if i == 0 else a)  # (k,)@(k,): g is a scalar
-
-
-register(Op("matmul", infer=_matmul_infer, numpy=lambda args, at, dims: np.dot(*args), vjp=_matmul_vjp,
-            gate="switch", kind="matmul", doc="2-D @ 2-D, 2-D @ 1-D, 1-D @ 2-D, 1-D @ 1-D; to BLAS"))
+from graphc.ops._common import as_node, unbroadcast
 
 
 # -- transpose and reshape: views that route the gradient back unchanged ---------------
@@ -122,11 +88,6 @@ register(Op("broadcast_to", infer=_broadcast_to_infer,
 
 
 # -- the public functions ----------------------------------------------------------------
-def matmul(a: object, b: object, name: str | None = None) -> Node:
-    """a @ b for 1-D and 2-D operands; runs on BLAS."""
-    return apply("matmul", a, b, name=name)
-
-
 def transpose(x: object, axes: tuple[int, ...] | None = None, name: str | None = None) -> Node:
     """x with its axes permuted (reversed by default, like x.T)."""
     node = as_node(x, "transpose")

@@ -94,17 +94,56 @@ def _adjoint_ref(args, attrs, dims) -> np.ndarray:
     return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
 
 
+def _lower(w, node: Node, name: str, args: list, note: str) -> None:
+    """patches copies each window element from its pixel (0 in the padding);
+    patches_adjoint adds each back onto its pixel. The windows are walked in memory
+    order through a flat view, the pixel found by a flat offset: two flat indexings per
+    element, where 6-D and 4-D ones would cost Numba several times the code to compile."""
+    (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
+    forward = node.op == "patches"
+    windows = node.shape if forward else node.inputs[0].shape
+    channels, height, width = node.inputs[0].shape[1:] if forward else node.shape[1:]
+    zero = f"{w.np_dtype(node)}(0)"
+    if forward:
+        w.emit(f"{name} = {w.alloc(node.shape, node)}{note}")
+    else:
+        for k, line in enumerate(w.filled(name, node.shape, node, zero)):
+            w.emit(line + (note if k == 0 else ""))
+    src = w.contiguous(args[0], node.inputs[0])
+    images, windows_of = (src, name) if forward else (name, src)
+    flat_windows, flat_image = w.namer.fresh(f"{windows_of}_flat"), w.namer.fresh(f"{images}_flat")
+    w.emit(f"{flat_windows} = {w.flat(windows_of)}")
+    w.emit(f"{flat_image} = {w.flat(images)}")
+    n, oh, ow, c, i, j, row, col, pixel, at = (w.namer.fresh(v) for v in
+                                               ("n", "oh", "ow", "c", "i", "j", "row", "col", "pixel", "at"))
+    w.emit(f"{at} = 0  # the window element, in memory order")
+    for depth, (index, d) in enumerate(zip((n, oh, ow, c, i), windows[:5]), start=1):
+        w.emit(f"for {index} in range({w.dim(d)}):", depth)
+    kw = windows[5]
+    w.emit(f"{row} = {oh} * {sh} - {ph} + {i}", 6)
+    w.emit(f"{pixel} = (({n} * {channels} + {c}) * {height} + {row}) * {width}", 6)
+    w.emit(f"for {j} in range({kw}):", 6)
+    w.emit(f"{col} = {ow} * {sw} - {pw} + {j}", 7)
+    inside = f"0 <= {row} < {height} and 0 <= {col} < {width}"
+    if forward:
+        w.emit(f"{flat_windows}[{at}] = {flat_image}[{pixel} + {col}] if {inside} else {zero}", 7)
+    else:
+        w.emit(f"if {inside}:", 7)
+        w.emit(f"{flat_image}[{pixel} + {col}] += {flat_windows}[{at}]", 8)
+    w.emit(f"{at} += 1", 7)
+
+
 def _same_windows(node: Node) -> dict[str, Any]:
     return {k: node.attrs[k] for k in ("kernel", "stride", "padding")}
 
 
 register(Op("patches", infer=_patches_infer, numpy=_patches_ref,
             vjp=lambda n, g, i: apply("patches_adjoint", g, image=n.inputs[0].shape[2:], **_same_windows(n)),
-            gate="distribute", kind="opaque",
+            gate="distribute", kind="opaque", lower=_lower,
             doc="the sliding windows of images (N, C, H, W): (N, OH, OW, C, kh, kw), zero in the padding"))
 register(Op("patches_adjoint", infer=_adjoint_infer, numpy=_adjoint_ref,
             vjp=lambda n, g, i: apply("patches", g, **_same_windows(n)),
-            gate="sum", kind="opaque",
+            gate="sum", kind="opaque", lower=_lower,
             doc="windows summed back onto the images they came from (col2im): the gradient of patches"))
 
 

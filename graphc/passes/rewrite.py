@@ -22,7 +22,8 @@ def rewrite(outputs: Sequence[Node], rule: Rule, numbering: Numbering | None = N
     for node in _walk(outputs):
         inputs = tuple(mapping[i] for i in node.inputs)
         of = mapping.get(node.of, node.of) if node.of is not None else None
-        current = node if inputs == node.inputs and of is node.of else rebuilt(node, inputs, of)
+        same = all(a is b for a, b in zip(inputs, node.inputs)) and of is node.of  # identity: == builds a node
+        current = node if same else rebuilt(node, inputs, of)
         if numbering is not None:
             numbering.keep(current, node)
         with provenance_like(node, of):

@@ -15,27 +15,29 @@ from graphc.errors import ArgumentError, DTypeError
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
-from graphc.ir.shapes import format_shape, merge_bindings
+from graphc.ir.shapes import Prod, dim_names, dim_value, format_shape, merge_bindings, shape_names
 
 
 class Signature:
     """The inputs of a compiled function, and the dims the graph itself binds."""
 
-    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], fname: str = "f") -> None:
+    def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node], fname: str = "f",
+                 allow_downcast: bool = False) -> None:
         self.inputs = tuple(inputs)
+        self.allow_downcast = allow_downcast  # see as_argument
         self.fname = fname
         self.names = tuple(n.label for n in self.inputs)
         # a name the graph bound at declaration (x:(N,3) + z:(5,3) binds N=5) holds at call time
         self.fixed = dict(merge_bindings(fname, *(n.bindings for n in (*self.inputs, *outputs))))
-        self.dim_names = tuple(sorted({d for n in self.inputs for d in n.shape if isinstance(d, str)}))
+        self.dim_names = tuple(sorted({name for n in self.inputs for name in shape_names(n.shape)}))
         # named dims a reduction without identity (max) runs over: a call may not make them 0
         self.nonempty: dict[str, Node] = {}
         for node in order(outputs):
             if lookup(node.op).nonempty:
                 x = node.inputs[0]
                 for axis in node.attrs["axes"]:
-                    if isinstance(x.shape[axis], str):
-                        self.nonempty.setdefault(x.shape[axis], node)
+                    for name in dim_names(x.shape[axis]):  # a product is empty when a factor is
+                        self.nonempty.setdefault(name, node)
 
     def describe(self) -> str:
         return f"{self.fname}({', '.join(f'{n.label}:{n.type_str}' for n in self.inputs)})"
@@ -69,10 +71,14 @@ class Signature:
         dims = dict(self.fixed)
         bound_by: dict[str, str] = {}
         arrays = []
+        products: list[tuple[Node, tuple[int, ...], int]] = []
         for node, value in zip(self.inputs, args):
-            array = as_argument(node, value)
+            array = as_argument(node, value, self.allow_downcast)
             check_shape(node, array.shape, dims, bound_by)
+            products += [(node, array.shape, axis) for axis, d in enumerate(node.shape) if isinstance(d, Prod)]
             arrays.append(array)
+        for node, shape, axis in products:  # once the plain names are bound
+            check_product(node, shape, axis, dims, bound_by)
         for name, reduction in self.nonempty.items():
             if dims.get(name) == 0:
                 source = f"argument {bound_by[name]}" if name in bound_by else "the graph"
@@ -82,27 +88,50 @@ class Signature:
         return arrays, dims
 
 
-def as_argument(node: Node, value: object) -> np.ndarray:
-    """``value`` as an array of ``node``'s dtype, or a DTypeError naming the argument."""
+def as_argument(node: Node, value: object, allow_downcast: bool = False) -> np.ndarray:
+    """``value`` as an array of ``node``'s dtype, or a DTypeError naming the argument.
+
+    The rule: whatever ``np.asarray`` takes and converts to the input's dtype without loss
+    is accepted and converted (an int64 or float32 array for a float64 input, a list, a
+    Python number); a conversion that may lose something (float64 data for a float32
+    input, floats for an int64 input) raises, unless ``allow_downcast`` (the compile
+    option ``allow_input_downcast=True``, as in PyTensor), where NumPy's ``astype``
+    rounds. Python numbers and lists of them are weak, as in an expression: a Python
+    float is taken by a float32 input. Bools count as 0 and 1, as in NumPy."""
     if isinstance(value, np.ma.MaskedArray):  # as JAX: a kernel would read the masked-out values too
         raise ArgumentError(f"argument {node.label}: expected a NumPy array but got a masked array, whose mask "
                             "graphc cannot honour: pass value.filled(fill) or value.data")
-    if isinstance(value, np.ndarray):
-        if value.dtype != node.dtype:
-            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
+    target = node.dtype
+    if isinstance(value, np.ndarray) and value.dtype == target:
         return value
-    if isinstance(value, (float, int, np.generic)) and not isinstance(value, (bool, np.bool_)):
-        if isinstance(value, np.generic) and value.dtype != node.dtype:
-            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got {value.dtype}")
-        if isinstance(value, float) and node.dtype.kind != "f":
-            raise DTypeError(f"argument {node.label}: expected dtype {node.dtype} but got a Python float")
+    weak = isinstance(value, (bool, int, float, list, tuple))
+    if isinstance(value, (np.ndarray, np.generic)):
+        source, given = value.dtype, f"{value.dtype}"
+    elif weak:
         try:
-            return np.asarray(value, dtype=node.dtype)
-        except OverflowError:
-            raise DTypeError(f"argument {node.label}: expected a value of dtype {node.dtype} but got the "
-                             f"int {value}, which is out of its range") from None
-    raise DTypeError(f"argument {node.label}: expected a NumPy array of dtype {node.dtype} "
-                     f"and shape {format_shape(node.shape)} but got {type(value).__name__}")
+            source = np.asarray(value).dtype
+        except (ValueError, TypeError):
+            raise DTypeError(f"argument {node.label}: expected an array of dtype {target} and shape "
+                             f"{format_shape(node.shape)} but got a {type(value).__name__} that NumPy cannot make "
+                             "an array of (rows of different lengths?)") from None
+        given = f"a Python {type(value).__name__}" + (f" of {source}" if isinstance(value, (list, tuple)) else "")
+    else:
+        raise DTypeError(f"argument {node.label}: expected a NumPy array of dtype {target} "
+                         f"and shape {format_shape(node.shape)} but got {type(value).__name__}")
+    if source.kind not in "biuf" and not (weak and source.kind == "O"):  # "O": a Python int beyond int64
+        raise DTypeError(f"argument {node.label}: expected dtype {target} but got {given} {value!r:.60}: "
+                         "not a real number")
+    exact = np.can_cast(source, target, "safe") or (weak and (source.kind in "biuO" or target.kind == "f"))
+    if not exact and not allow_downcast:
+        loss = ("the fractional part" if target.kind in "iu" and source.kind == "f" else
+                "range" if target.kind in "iu" else "precision")
+        raise DTypeError(f"argument {node.label}: expected dtype {target} but got {given}, and converting it "
+                         f"may lose {loss}: pass {target} data, or compile with allow_input_downcast=True")
+    try:
+        return np.asarray(value, dtype=target)
+    except (OverflowError, TypeError, ValueError):
+        raise DTypeError(f"argument {node.label}: expected values of dtype {target} but got {given} {value!r:.60}, "
+                         "out of its range") from None
 
 
 def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_by: dict[str, str]) -> None:
@@ -112,6 +141,8 @@ def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_
         raise ArgumentError(f"argument {node.label}: expected shape {format_shape(declared)} "
                             f"({len(declared)} dims) but got {shape} ({len(shape)} dims)")
     for axis, (want, got) in enumerate(zip(declared, shape)):
+        if isinstance(want, Prod):
+            continue  # checked by check_product once the plain names are bound
         if isinstance(want, int):
             if want != got:
                 raise ArgumentError(f"argument {node.label}: expected shape {format_shape(declared)} "
@@ -122,3 +153,27 @@ def check_shape(node: Node, shape: tuple[int, ...], dims: dict[str, int], bound_
                                 f"is {dims[want]}, bound by {source}")
         else:
             bound_by.setdefault(want, node.label)
+
+
+def check_product(node: Node, shape: tuple[int, ...], axis: int, dims: dict[str, int],
+                  bound_by: dict[str, str]) -> None:
+    """Check a product dim (N*4) of ``node`` against the size ``shape[axis]``; a product
+    whose one name is still unbound binds it (N*4 of size 20 binds N = 5)."""
+    want, got = node.shape[axis], shape[axis]
+    names = dim_names(want)
+    unbound = sorted({name for name in names if name not in dims})
+    given = ", ".join(f"{name} = {dims[name]}" for name in sorted(set(names)) if name in dims)
+    wrong = (f"argument {node.label}: expected shape {format_shape(node.shape)} but got {shape}: "
+             f"dim {axis} ({want}) is {got}")
+    if not unbound:
+        if dim_value(want, dims) != got:
+            raise ArgumentError(f"{wrong} but must be {dim_value(want, dims)} ({given})")
+        return
+    rest = dim_value(want, {**dims, **dict.fromkeys(unbound, 1)})
+    if len(unbound) > 1 or names.count(unbound[0]) > 1 or rest == 0:
+        raise ArgumentError(f"{wrong}, which does not determine {', '.join(unbound)}: give "
+                            f"{' and '.join(unbound)} as a dim of its own in some argument")
+    if got % rest:
+        raise ArgumentError(f"{wrong} but must be a multiple of {rest}" + (f" ({given})" if given else ""))
+    dims[unbound[0]] = got // rest
+    bound_by[unbound[0]] = node.label

@@ -24,6 +24,7 @@ import numpy as np
 
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
+from graphc.ir.shapes import Prod
 from graphc.runtime.arguments import Signature
 
 
@@ -76,6 +77,8 @@ def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[st
     conds = [f"type({arg}) is _ndarray", f"{arg}.dtype is {dtype}", f"{arg}.ndim == {len(node.shape)}",
              f"{arg}.flags.c_contiguous"]
     for axis, d in enumerate(node.shape):
+        if isinstance(d, Prod):
+            continue  # checked once every input's plain dims are named (_product_checks)
         if isinstance(d, int):
             conds.append(f"{arg}.shape[{axis}] == {d}")
         elif d in fixed:
@@ -84,6 +87,20 @@ def _fast_check(node: Node, arg: str, first_axis: dict[str, str], fixed: dict[st
             conds.append(f"{arg}.shape[{axis}] == {first_axis[d]}")
         else:
             first_axis[d] = f"{arg}.shape[{axis}]"
+    return conds
+
+
+def _product_checks(signature: Signature, names: list[str], first_axis: dict[str, str]) -> list[str]:
+    """Conditions on the inputs' product dims (N*4): their sizes, in terms of the plain
+    dims already read; a product over a name no plain dim gives takes the slow path."""
+    sizes = {**{n: str(v) for n, v in signature.fixed.items()}, **first_axis}
+    conds = []
+    for node, arg in zip(signature.inputs, names):
+        for axis, d in enumerate(node.shape):
+            if isinstance(d, Prod):
+                if not all(n in sizes for n in d.names):
+                    return ["False"]
+                conds.append(f"{arg}.shape[{axis}] == {' * '.join([*(sizes[n] for n in d.names), str(d.factor)])}")
     return conds
 
 
@@ -108,6 +125,7 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
     for d in signature.nonempty:  # a reduction without identity (max) over it: 0 takes the slow path
         if d in first_axis:
             conds.append(f"{first_axis[d]} != 0")
+    conds += _product_checks(signature, names, first_axis)
     conds = conds or ["True"]
     results = []
     for k, (node, copy) in enumerate(zip(outputs, borrowed(outputs))):

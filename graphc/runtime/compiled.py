@@ -85,12 +85,12 @@ class Compiled:
     __call__ = property(attrgetter("_call"))
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True,
-                 passes: object = "all") -> None:
+                 passes: object = "all", allow_input_downcast: bool = False) -> None:
         self.single = isinstance(outputs, Node)
         self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
         self.inputs = node_list(inputs, "the inputs")
         check_closed(self.inputs, self.outputs, order(self.outputs))
-        self.signature = Signature(self.inputs, self.outputs)
+        self.signature = Signature(self.inputs, self.outputs, allow_downcast=allow_input_downcast)
         chosen = select(passes)
         clock = perf_counter()
         # f.passes: what each pass changed, under the numbering gc.show gives the declared graph

@@ -19,6 +19,7 @@ from graphc.interpret import check_closed, evaluate, fresh_results, node_list, p
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.numbering import Numbering
+from graphc.ir.shapes import format_shape, resolve
 from graphc.ops.sources import input as make_input
 from graphc.passes import PassLog, optimize, select
 from graphc.passes.partition import partition
@@ -44,17 +45,17 @@ class GradStep:
     """``gc.compile_grad(loss, inputs, wrt)``: ``forward``, ``backward`` and both at once."""
 
     def __init__(self, loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True, passes: object = "all") -> None:
+                 cache: bool = True, passes: object = "all", allow_input_downcast: bool = False) -> None:
         if backend not in ("numba", "interpret"):
             raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
         self.backend = backend
         self.inputs = node_list(inputs, "the inputs")
         self.single = isinstance(wrt, Node)
         self.wrt = (wrt,) if self.single else node_list(wrt, "wrt")
-        self.upstream = make_input("upstream", (), loss.dtype)
+        self.upstream = make_input("upstream", loss.shape, loss.dtype)  # dout: the output's shape
         grads = grad(loss, list(self.wrt), seed=self.upstream)
         check_closed(self.inputs, [loss], order([loss]))  # the gradients read nothing more
-        self.signature = Signature(self.inputs, [loss, *grads])
+        self.signature = Signature(self.inputs, [loss, *grads], allow_downcast=allow_input_downcast)
         chosen = select(passes, "compile_grad")
         self.outputs = (loss, *grads)
         self.passes = PassLog(chosen, Numbering(self.outputs))  # what each pass changed
@@ -62,16 +63,15 @@ class GradStep:
         self.partition = partition(loss_opt, grads_opt, self.upstream)
         p = self.partition
         # backward params: the tape, the upstream gradient, and named dims no tape array carries
-        carried = {d for t in p.tape for d in t.shape if isinstance(d, str)}
+        carried = {d for t in (*p.tape, self.upstream) for d in t.shape if isinstance(d, str)}
         self.dim_params = [d for d in self.signature.dim_names if d not in carried]
-        self.loss_dtype = loss.dtype
         fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen)
         bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params,
                          fuse="fusion" in chosen)
         self.specs = [fwd, bwd]
         # a tape keeps its own copy of the caller's arrays (and of views of them): changing
         # an argument in place between forward and backward cannot change the gradients
-        self._keep = tuple(t.shape != () and owner(t) in self.inputs for t in p.tape)
+        self._keep = tuple(t.shape != () and any(owner(t) is i for i in self.inputs) for t in p.tape)
         if backend == "numba":
             ids = self.passes.numbering.restrict(order([*p.forward_outputs, *p.backward_outputs]))
             self.source = generate([fwd, bwd], ids)
@@ -107,7 +107,7 @@ class GradStep:
         if self.backend == "interpret":
             arrays, dims = self.signature.check(args, kwargs)
             values = evaluate(self._fplan, dict(zip(self.inputs, arrays)), dims)
-            loss = values[p.forward_outputs[0]][()]
+            loss = _as_array(values[p.forward_outputs[0]], p.forward_outputs[0])
             return loss, Tape(self, tuple(_kept(values[t], k) for t, k in zip(p.tape, self._keep)), dims)
         arrays, dims = self.signature.check(args, kwargs)
         kargs = as_kernel_arguments(arrays)
@@ -115,15 +115,23 @@ class GradStep:
         by_node = dict(zip(self.inputs, kargs))
         by_node.update(zip(p.forward_outputs, results))
         saved = tuple(_contiguous(_kept(by_node[t], k)) for t, k in zip(p.tape, self._keep))
-        return self.loss_dtype.type(results[0]), Tape(self, saved, dims)
+        return _as_array(results[0], p.forward_outputs[0]), Tape(self, saved, dims)
 
-    def backward(self, tape: Tape, upstream: object = 1.0) -> tuple[np.ndarray, ...] | np.ndarray:
-        """The gradients of the loss for ``wrt``, scaled by the upstream gradient."""
+    def backward(self, tape: Tape, upstream: object = None) -> tuple[np.ndarray, ...] | np.ndarray:
+        """The gradients for ``wrt``, given the upstream gradient ``dout`` of the output's
+        shape (for a scalar loss it defaults to 1.0)."""
         if not isinstance(tape, Tape) or tape.step is not self:
             raise ArgumentError(f"backward: expected a Tape made by this step's forward but got {tape!r}")
-        seed = as_argument(self.upstream, upstream)
-        if seed.shape != ():
-            raise ArgumentError(f"backward: the upstream gradient must be a scalar but got shape {seed.shape}")
+        if upstream is None:
+            if self.upstream.shape != ():
+                raise ArgumentError(f"backward: the output has shape {format_shape(self.upstream.shape)}: give "
+                                    "its upstream gradient dout of that shape, backward(tape, dout)")
+            upstream = 1.0
+        seed = as_argument(self.upstream, upstream, self.signature.allow_downcast)
+        expected = resolve(self.upstream.shape, tape.dims)
+        if seed.shape != expected:
+            raise ArgumentError(f"backward: the upstream gradient must have the output's shape "
+                                f"{format_shape(self.upstream.shape)}, {expected} for this tape, but got {seed.shape}")
         if self.backend == "interpret":
             values = dict(zip(self.partition.tape, tape.values))
             values[self.upstream] = seed
@@ -132,7 +140,8 @@ class GradStep:
             grads = tuple(fresh_results([values[g] for g in self.partition.backward_outputs], tape.values))
         else:
             dims = [tape.dims[d] for d in self.dim_params]
-            grads = self._backward(*tape.values, seed[()], *dims, *self._bconsts)
+            (seed,) = as_kernel_arguments([seed])
+            grads = self._backward(*tape.values, seed, *dims, *self._bconsts)
         grads = tuple(_as_array(g, n) for g, n in zip(grads, self.partition.backward_outputs))
         return grads[0] if self.single else grads
 

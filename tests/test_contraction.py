@@ -1,0 +1,92 @@
+"""The contraction primitive: its spec, its gradients (contractions again, switch gates)
+and its kernel (one gemm over operands viewed as matrices, a loop of gemm calls over
+batch axes, a copy only for an operand whose axes are not grouped)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.errors import GraphError, ShapeError
+
+
+def _gemm_lines(source: str) -> list[str]:
+    return [line for line in source.splitlines() if "gemm_call(" in line and "import" not in line]
+
+
+def test_matmul_is_a_contraction_and_its_gradients_are_contractions():
+    x, w = gc.input("x", ("N", 4)), gc.input("w", (4, 3))
+    y = x @ w
+    assert y.op == "contract" and y.attrs["spec"] == "ik,kj->ij"
+    assert (gc.input("v", (4,)) @ w).attrs["spec"] == "k,kj->j"
+    assert (gc.input("t", (2, "N", 4)) @ w).attrs["spec"] == "aik,kj->aij"
+    assert (gc.input("b", (2, 3, 4)) @ gc.input("c", (2, 4, 5))).attrs["spec"] == "aik,akj->aij"
+    dx, dw = gc.grad(gc.sum(y * y), [x, w])
+    assert (dx.op, dx.attrs["spec"], dx.pattern) == ("contract", "ij,kj->ik", "switch")  # g @ w.T, no transpose
+    assert (dw.op, dw.attrs["spec"], dw.pattern) == ("contract", "ik,ij->kj", "switch")  # x.T @ g
+    assert re.search(r"= contract\[spec=ik,kj->ij\] %0 %1$", gc.show(y), re.M)
+
+
+def test_kernel_calls_gemm_once_per_contraction_without_copies():
+    # N-D @ 2-D, a named batch, operands transposed in memory: each one gemm call, no copy
+    x, w, u = gc.input("x", ("N", 3, 4)), gc.input("w", (4, 5)), gc.input("u", (5, 4))
+    outs = [x @ w, x @ u.T, gc.einsum("nhc,fc->nhf", x, u)]
+    f = gc.compile([x, w, u], outs)
+    gemms = _gemm_lines(f.source)
+    assert len(gemms) == 3 and "for " not in f.source and "_c = " not in f.source, f.source
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(s) for s in ((2, 3, 4), (4, 5), (5, 4)))
+    for got, want in zip(f(a, b, c), (a @ b, a @ c.T, np.einsum("nhc,fc->nhf", a, c))):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_kernel_loops_over_batch_axes_and_copies_only_ungrouped_operands():
+    a, b = gc.input("a", ("N", 3, 4)), gc.input("b", ("N", 4, 2))
+    p, q = gc.input("p", (4, 2, 3)), gc.input("q", (3, 4))
+    outs = [a @ b, gc.einsum("kij,jk->i", p, q)]
+    f = gc.compile([a, b, p, q], outs)
+    assert re.search(r"for batch\w* in range\(N\):  # one gemm per batch element", f.source), f.source
+    assert len(re.findall(r"_c = ", f.source)) == 1  # p, whose contracted axes k, j are not adjacent
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(s) for s in ((5, 3, 4), (5, 4, 2), (4, 2, 3), (3, 4))]
+    for got, want in zip(f(*args), (args[0] @ args[1], np.einsum("kij,jk->i", args[2], args[3]))):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    # an empty batch and an empty contracted axis
+    empty = [np.zeros((0, 3, 4)), np.zeros((0, 4, 2)), *args[2:]]
+    assert f(*empty)[0].shape == (0, 3, 2)
+
+
+def test_kernel_loops_over_leading_result_axes_instead_of_copying():
+    # conv2d's contraction writes (N, F, OH*OW) image by image; its gradients too
+    w, p = gc.input("w", (4, 3)), gc.input("p", ("N", 5, 3))
+    y = gc.ir.apply("contract", w, p, spec="fc,nhc->nfh")
+    assert y.shape == ("N", 4, 5)
+    dw, dp = gc.grad(gc.sum(y * y), [w, p])
+    assert (dw.attrs["spec"], dp.attrs["spec"]) == ("nfh,nhc->fc", "nfh,fc->nhc")
+    f = gc.compile([w, p], [y, dw, dp])
+    assert len(re.findall(r"for n\w* in range\(N\):  # one gemm per n", f.source)) == 2, f.source
+    assert len(re.findall(r"_c = ", f.source)) == 1  # dw's g, (N, F, H) read as (F, N*H)
+    rng = np.random.default_rng(0)
+    wv, pv = rng.standard_normal((4, 3)), rng.standard_normal((2, 5, 3))
+    yv = np.einsum("fc,nhc->nfh", wv, pv)
+    for got, want in zip(f(wv, pv), (yv, np.einsum("nfh,nhc->fc", 2 * yv, pv), np.einsum("nfh,fc->nhc", 2 * yv, wv))):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_spec_errors_name_the_op_and_operands():
+    a, b = gc.input("a", (3, 4)), gc.input("b", (5, 4))
+    with pytest.raises(ShapeError, match=r"contract: a has shape \(3, 4\) but b has shape \(5, 4\): axis i"):
+        gc.ir.apply("contract", a, b, spec="ik,ik->i")
+    with pytest.raises(GraphError, match="sum an operand first"):
+        gc.ir.apply("contract", a, b, spec="ik,jk->i")
+    with pytest.raises(GraphError, match="distinct letters"):
+        gc.ir.apply("contract", a, b, spec="ii,jk->j")
+    with pytest.raises(ShapeError, match="gives it 3 axes"):
+        gc.ir.apply("contract", a, b, spec="ikl,jk->ilj")
+    with pytest.raises(GraphError, match="einsum: spec 'ij,k->ik' gives b of shape"):
+        gc.einsum("ij,k->ik", a, b)
+    with pytest.raises(GraphError, match="einsum: the result"):
+        gc.einsum("ik,jk->iz", a, b)
