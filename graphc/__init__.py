@@ -19,6 +19,7 @@ from graphc.ir.node import Node
 from graphc.ir.shapes import product
 from graphc.ops import *  # noqa: F403 - the op functions are the public API
 from graphc.ops import __all__ as _ops
+from graphc.ops.custom import define_op
 from graphc.runtime.threads import get_threads, set_threads, thread_info
 
 __version__ = "0.1.0"
@@ -26,5 +27,6 @@ __version__ = "0.1.0"
 __all__ = [*_ops,
            "ArgumentError", "DTypeError", "GraphError", "GraphcError", "IndexRangeError", "Node", "ShapeError",
            "SymbolicError",
-           "check_grad", "compile", "compile_grad", "draw", "explain", "get_threads", "grad", "jacobian", "nn",
-           "product", "set_threads", "show", "thread_info", "to_dot", "to_networkx", "vjp", "warm_up"]
+           "check_grad", "compile", "compile_grad", "define_op", "draw", "explain", "get_threads", "grad",
+           "jacobian", "nn", "product", "set_threads", "show", "thread_info", "to_dot", "to_networkx", "vjp",
+           "warm_up"]

@@ -71,6 +71,17 @@ def check_two_layer_net(out: str, tmp_path: Path) -> None:
     assert last < first
 
 
+def check_custom_op(out: str, tmp_path: Path) -> None:
+    # softplus is fused (its scalar expression inline), cumsum_rows a call to the Numba function
+    assert "cumsum_rows_kernel(softplus4, cumsum_rows5)  # the op's Numba function fills %5" in out
+    assert "# %4 = softplus %3" in out
+    assert re.search(r"= sigmoid %3 +# local, grad of %3", out)  # softplus' VJP, as gc.show lists it
+    assert float(re.search(r"largest gradient difference (\S+)", out).group(1)) < 1e-12
+    assert float(re.search(r"finite differences: largest relative error (\S+)", out).group(1)) < 1e-6
+    losses = [float(v) for v in re.findall(r"step +\d+  loss (\d+\.\d+)", out)]
+    assert losses[-1] < losses[0]
+
+
 CHECKS = {
     "lecture_graphs.py": (lambda tmp: [str(tmp)], check_lecture_graphs),
     "wx_norm.py": (lambda tmp: ["--quick"], check_wx_norm),
@@ -79,6 +90,7 @@ CHECKS = {
     "digits_cnn.py": (lambda tmp: ["--quick"], check_digits),
     "benchmark_vs_interpreter.py": (lambda tmp: ["--quick"], check_benchmark),
     "two_layer_net.py": (lambda tmp: ["--quick"], check_two_layer_net),
+    "custom_op.py": (lambda tmp: ["--quick"], check_custom_op),
 }
 
 

@@ -11,16 +11,30 @@ name is cut short, and the generated code's comments carry the user's name as wr
 from __future__ import annotations
 
 import builtins
+import functools
+import importlib
 import keyword
 import re
+from types import ModuleType
 
-# module names, the helpers the generated module imports, and the variables the code
-# generator uses itself (loop indices and sizes, gemm's alpha and beta)
-HELPERS = {"flat_view", "shaped_view", "permuted_view", "gemm_call", "ArgumentError", "IndexRangeError",
-           *(f"{f}_{t}" for f in ("exp", "log", "tanh", "sigmoid") for t in ("f64", "f32"))}
-RESERVED = {"np", "numba", "math", "n", "i", "one", "zero", *(f"i{k}" for k in range(32)), *HELPERS,
-            *dir(builtins)}
+# the modules generated code imports helpers from (errors: raised by checks in lowerings)
+HELPER_MODULES = ("graphc.codegen.blas", "graphc.codegen.views", "graphc.codegen.vecmath", "graphc.errors")
 MAX_LENGTH = 40  # of a generated name's stem: a listing stays readable, LLVM's symbols short
+
+
+def helper_modules() -> list[ModuleType]:
+    """The HELPER_MODULES (their files are part of the disk cache key: graphc.runtime.cache)."""
+    return [importlib.import_module(m) for m in HELPER_MODULES]
+
+
+@functools.cache
+def reserved() -> frozenset[str]:
+    """Names a generated variable may not take: module names, every public name of the
+    helper modules, and the variables the code generator uses itself (loop indices and
+    sizes, gemm's alpha and beta)."""
+    helpers = {n for m in helper_modules() for n in vars(m) if not n.startswith("_")}
+    return frozenset({"np", "numba", "math", "n", "i", "one", "zero", *(f"i{k}" for k in range(32)), *helpers,
+                      *dir(builtins)})
 
 
 def is_plain(name: str) -> bool:
@@ -40,13 +54,13 @@ class Namer:
     """Hands out names derived from the user's names; never the same name twice."""
 
     def __init__(self) -> None:
-        self.used: set[str] = set(RESERVED)
+        self.used: set[str] = set(reserved())
 
     def fresh(self, wanted: str) -> str:
         base = ascii_stem(wanted) or "v"
         if base[0].isdigit():
             base = "v" + base
-        if keyword.iskeyword(base) or base in RESERVED or base.startswith("__"):
+        if keyword.iskeyword(base) or base in reserved() or base.startswith("__"):
             base += "_"
         name, k = base, 1
         while name in self.used:

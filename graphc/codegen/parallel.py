@@ -13,11 +13,10 @@ number of threads, and with or without a threading layer.
 from __future__ import annotations
 
 MIN_ELEMENTS = 1 << 16  # below this a loop runs serially: a parallel launch costs ~6 µs
-# ... and below this much work: elements x (ops per element, an exp/log/tanh/sigmoid
-# counting TRANSCENDENTAL_COST; ~0.3 ns an op): about 2.5 ms serially, so a call gains
+# ... and below this much work: elements x (ops per element, each counting its
+# Op.cost; ~0.3 ns an op): about 2.5 ms serially, so a call gains
 # a millisecond or more for the parallel form's extra compile time
 MIN_WORK = 1 << 23
-TRANSCENDENTAL_COST = 8
 CHUNK_ELEMENTS = 1 << 16  # a chunk's least length (chunks are as equal as can be): W2 has 15
 
 

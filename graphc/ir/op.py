@@ -19,12 +19,31 @@ of an op read together and adding an op touches one place (``graphc/ops``):
   emits the statements that compute ``node`` into the variable ``name`` through the
   ``KernelWriter`` machinery (``args`` are the inputs' ``Value``s, ``note`` the
   statement's comment) and returns the result's layout ("C", "F", "A"; None means "C").
+- ``kernel``: for ops outside fused loops, a Numba function the kernel calls as
+  ``kernel(*inputs, out, **attrs)``, ``out`` allocated with the node's shape and dtype
+  (how ``gc.define_op``'s ``numba=`` ops are computed; ``lower`` is the general form).
+
+Facts the code generator reads about an op, each written once, here:
+
+- ``identity(dtype) -> value`` and ``combine(acc, x) -> [statements]`` (reductions):
+  the accumulator's start value and the statements folding element ``x`` into the
+  accumulator ``acc`` (lines after the first are indented by four spaces per level);
+- ``nonempty`` (reductions): undefined over no elements (max), so an empty reduced
+  axis is an error at declaration and at call time;
+- ``pin_float32`` (elementwise): the scalar expression may compute in float64 from
+  float32 operands (``**``, ``np.sqrt``, ``math.expm1``), so a float32 result is wrapped
+  in ``np.float32(...)``;
+- ``cost`` (elementwise): the per-element work in units of one add (a transcendental
+  function is ~8), which decides whether a long fused loop runs on several threads;
+- ``vecmath`` (elementwise): the ``graphc.codegen.vecmath`` function the op computes
+  ("exp" is ``exp_f64``/``exp_f32``); when set, the scalar expression defaults to that
+  function of the operand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphc.errors import GraphError
@@ -44,12 +63,22 @@ class Op:
     scalar: Callable[..., str] | None = None
     doc: str = ""
     lower: Callable[..., str | None] | None = None
-    extra: dict = field(default_factory=dict)  # kind-specific codegen data (e.g. reduce identity)
+    kernel: Callable[..., Any] | None = None
+    identity: Callable[[Any], Any] | None = None
+    combine: Callable[[str, str], list[str]] | None = None
+    nonempty: bool = False
+    pin_float32: bool = False
+    cost: int = 1
+    vecmath: str | None = None
 
     def __post_init__(self) -> None:
+        if self.vecmath is not None and self.scalar is None:
+            function = self.vecmath
+            object.__setattr__(self, "scalar", lambda a, c, at: f"{c.fn(function)}({a[0]})")
         assert self.gate in GATES, f"{self.name}: unknown gate {self.gate}"
         assert self.kind in KINDS, f"{self.name}: unknown kind {self.kind}"
         assert (self.kind == "elementwise") == (self.scalar is not None), self.name
+        assert (self.kind == "reduce") == (self.identity is not None and self.combine is not None), self.name
 
 
 REGISTRY: dict[str, Op] = {}

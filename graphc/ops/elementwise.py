@@ -2,13 +2,16 @@
 
 Each definition reads: NumPy reference, VJP with its gate pattern, and the scalar
 expression the fused loop evaluates (``a`` are the operands' variable names, ``c``
-the codegen context: ``c.lit(v)`` a literal of the loop's dtype, ``c.fn(name)`` a
-vectorizable math function of that dtype from graphc.codegen.vecmath).
+the codegen context: ``c.lit(v)`` a literal of the loop's dtype, ``c.fn(name)`` the
+math function ``name`` of that dtype: graphc.codegen.vecmath's vectorizable one where
+it has one, else ``math.name``), and the codegen facts (graphc.ir.op): ``vecmath``,
+``cost``, ``pin_float32``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +21,14 @@ from graphc.ir.node import Node, apply
 from graphc.ir.op import Op, register
 from graphc.ops._common import as_node, elementwise_infer, unbroadcast
 
+TRANSCENDENTAL = 8  # the cost of an exp/log/tanh/sigmoid (a vecmath polynomial) in adds
 
-def _define(name: str, numpy: Callable, vjp: Callable | None, gate: str, scalar: Callable[..., str],
-            float_only: bool = False, doc: str = "") -> None:
+
+def _define(name: str, numpy: Callable, vjp: Callable | None, gate: str, scalar: Callable[..., str] | None,
+            float_only: bool = False, doc: str = "", **facts: Any) -> None:
+    """One elementwise op; ``facts`` are the Op's codegen fields (pin_float32, cost, vecmath)."""
     register(Op(name, infer=elementwise_infer(float_only), numpy=numpy, vjp=vjp, gate=gate,
-                kind="elementwise", scalar=scalar, doc=doc))
+                kind="elementwise", scalar=scalar, doc=doc, **facts))
 
 
 def _ref(fn: Callable) -> Callable:
@@ -89,7 +95,7 @@ def _pow_vjp(node: Node, g: Node, i: int) -> Node:
 
 
 _define("pow", _ref(np.power), _ub(_pow_vjp), "local",
-        lambda a, c, at: f"{a[0]} ** {a[1]}", float_only=True)
+        lambda a, c, at: f"{a[0]} ** {a[1]}", float_only=True, pin_float32=True)
 
 
 # -- the max gate routes: to the winner, ties split evenly ----------------------------
@@ -128,10 +134,10 @@ for _name, _np_fn, _py in (("greater", np.greater, ">"), ("greater_equal", np.gr
 
 
 # -- local gradients: upstream times the derivative ------------------------------------
-_define("exp", _ref(np.exp), lambda n, g, i: g * n, "local",
-        lambda a, c, at: f"{c.fn('exp')}({a[0]})", float_only=True)
-_define("log", _ref(np.log), lambda n, g, i: g / n.inputs[0], "local",
-        lambda a, c, at: f"{c.fn('log')}({a[0]})", float_only=True)
+_define("exp", _ref(np.exp), lambda n, g, i: g * n, "local", None, float_only=True,
+        vecmath="exp", cost=TRANSCENDENTAL)
+_define("log", _ref(np.log), lambda n, g, i: g / n.inputs[0], "local", None, float_only=True,
+        vecmath="log", cost=TRANSCENDENTAL)
 _define("log1p", _ref(np.log1p), lambda n, g, i: g / (1.0 + n.inputs[0]), "local",
         lambda a, c, at: f"{c.fn('log1p')}({a[0]})", float_only=True,
         doc="log(1 + x), accurate for tiny x (where 1 + x rounds x away)")
@@ -139,11 +145,11 @@ _define("expm1", _ref(np.expm1), lambda n, g, i: g * (n + 1.0), "local",
         lambda a, c, at: f"{c.fn('expm1')}({a[0]})", float_only=True,
         doc="exp(x) - 1, accurate for tiny x (where exp(x) - 1 cancels)")
 _define("sqrt", _ref(np.sqrt), lambda n, g, i: g * 0.5 / n, "local",
-        lambda a, c, at: f"np.sqrt({a[0]})", float_only=True)
-_define("tanh", _ref(np.tanh), lambda n, g, i: g * (1.0 - n * n), "local",
-        lambda a, c, at: f"{c.fn('tanh')}({a[0]})", float_only=True)
-_define("sigmoid", _ref(_expit), lambda n, g, i: g * n * (1.0 - n), "local",
-        lambda a, c, at: f"{c.fn('sigmoid')}({a[0]})", float_only=True, doc="1 / (1 + exp(-x))")
+        lambda a, c, at: f"np.sqrt({a[0]})", float_only=True, pin_float32=True)
+_define("tanh", _ref(np.tanh), lambda n, g, i: g * (1.0 - n * n), "local", None, float_only=True,
+        vecmath="tanh", cost=TRANSCENDENTAL)
+_define("sigmoid", _ref(_expit), lambda n, g, i: g * n * (1.0 - n), "local", None, float_only=True,
+        vecmath="sigmoid", cost=TRANSCENDENTAL, doc="1 / (1 + exp(-x))")
 _define("abs", _ref(np.abs), lambda n, g, i: g * sign(n.inputs[0]), "local",
         lambda a, c, at: f"abs({a[0]})")
 _define("sign", _ref(np.sign), None, "local",
@@ -159,7 +165,7 @@ _define("elu",
         lambda args, at, dims: np.where(args[0] > 0, args[0], at["alpha"] * np.expm1(args[0])).astype(args[0].dtype),
         lambda n, g, i: where(apply("greater", n.inputs[0], 0.0), g, g * (n + n.attrs["alpha"])), "local",
         lambda a, c, at: f"{a[0]} if {a[0]} > {c.lit(0)} else {c.lit(at['alpha'])} * {c.fn('expm1')}({a[0]})",
-        float_only=True, doc="x if x > 0 else alpha * (exp(x) - 1)")
+        float_only=True, pin_float32=True, doc="x if x > 0 else alpha * (exp(x) - 1)")
 
 
 def _cast_ref(args, attrs, dims):

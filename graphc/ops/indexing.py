@@ -263,11 +263,9 @@ def _slice_lower(w, node: Node, name: str, args: list, note: str) -> str:
 
 
 def _unslice_lower(w, node: Node, name: str, args: list, note: str) -> None:
-    from graphc.codegen.kernel import literal
-
     g, index = node.inputs[0], node.attrs["index"]
     _emit_size_checks(w, node.attrs["what"], node.shape, index)
-    fill = literal(node.attrs["fill"], node.dtype)
+    fill = w.lit(node.attrs["fill"], node.dtype)
     for k, line in enumerate(w.filled(name, node.shape, node, fill)):
         w.emit(line + (f"{note}: {node.attrs['what']} placed back" if k == 0 else ""))
     if g.shape == ():  # one entry
@@ -417,10 +415,8 @@ def _gather_lower(w, node: Node, name: str, args: list, note: str) -> None:
 
 
 def _scatter_lower(w, node: Node, name: str, args: list, note: str) -> None:
-    from graphc.codegen.kernel import literal
-
     g = node.inputs[0]
-    for k, line in enumerate(w.filled(name, node.shape, node, literal(0, node.dtype))):
+    for k, line in enumerate(w.filled(name, node.shape, node, w.lit(0, node.dtype))):
         w.emit(line + (note if k == 0 else ""))
     table_at, g_at, depth = _gather_loops(w, node, node.shape, g.shape, args)
     source = args[0].expr if g.shape == () else f"{args[0].expr}[{g_at}]"

@@ -26,7 +26,7 @@ def _reduce_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     if normalize_axes(op, axes, x.ndim) != axes:  # the functions below normalize; graphc.ir.apply may not
         raise ShapeError(f"{op}: axes must be a sorted tuple of distinct axes of {x.label} "
                          f"({x.ndim} dims) but got {axes!r}")
-    if lookup(op).extra.get("nonempty") and any(x.shape[a] == 0 for a in axes):
+    if lookup(op).nonempty and any(x.shape[a] == 0 for a in axes):
         raise ShapeError(f"{op}: {x.label} has an empty axis among {axes}: {op} of no elements is undefined")
     shape = _kept_shape(x, axes) if keep else tuple(d for i, d in enumerate(x.shape) if i not in axes)
     return shape, x.dtype, ()
@@ -61,12 +61,19 @@ def _max_vjp(node: Node, g: Node, i: int) -> Node:
     return winners * (g_kept / count)
 
 
+def _lowest(dtype: np.dtype) -> float:
+    return -math.inf if dtype.kind == "f" else int(np.iinfo(dtype).min)
+
+
 register(Op("sum", infer=_reduce_infer,
             numpy=lambda args, at, dims: np.sum(args[0], axis=at["axes"], keepdims=at["keepdims"]),
-            vjp=_sum_vjp, gate="distribute", kind="reduce", extra={"combine": "add"}))
+            vjp=_sum_vjp, gate="distribute", kind="reduce",
+            identity=lambda dtype: 0, combine=lambda acc, x: [f"{acc} += {x}"]))
 register(Op("max", infer=_reduce_infer,
             numpy=lambda args, at, dims: np.max(args[0], axis=at["axes"], keepdims=at["keepdims"]),
-            vjp=_max_vjp, gate="route", kind="reduce", extra={"combine": "max", "nonempty": True}))
+            vjp=_max_vjp, gate="route", kind="reduce", nonempty=True, identity=_lowest,
+            # NaN-propagating like np.max, the last of equal elements (as np.max: -0.0 or 0.0)
+            combine=lambda acc, x: [f"if {x} >= {acc} or {x} != {x}:", f"    {acc} = {x}"]))
 
 
 def _numel_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):

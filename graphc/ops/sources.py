@@ -39,8 +39,26 @@ def _one_hot_ref(args, attrs, dims):
     return (labels[..., None] == np.arange(attrs["classes"])).astype(attrs["dtype"])
 
 
+def _one_hot_lower(w, node: Node, name: str, args: list, note: str) -> None:
+    """Zeros, then a 1 at each row's label (labels out of range leave the row zero)."""
+    (labels,) = args
+    classes = node.attrs["classes"]
+    one = w.lit(1, node.dtype)
+    w.fill(name, node.shape, node, w.lit(0, node.dtype), note)
+    if labels.scalar:
+        w.emit(f"if 0 <= {labels.expr} < {classes}:")
+        w.emit(f"{name}[{labels.expr}] = {one}", 2)
+        return
+    flat_labels = w.flat(w.contiguous(labels, node.inputs[0]))
+    rows, label = w.namer.fresh(f"{name}_rows"), w.namer.fresh("label")
+    w.emit(f"{rows} = {w.helper('shaped_view')}({name}, ({w.size_expr(node.inputs[0].shape)}, {classes}))")
+    w.emit(f"for i, {label} in enumerate({flat_labels}):")
+    w.emit(f"if 0 <= {label} < {classes}:", 2)
+    w.emit(f"{rows}[i, {label}] = {one}", 3)
+
+
 register(Op("one_hot", infer=_one_hot_infer, numpy=_one_hot_ref, vjp=lambda n, g, i: None,
-            gate="local", kind="opaque",
+            gate="local", kind="opaque", lower=_one_hot_lower,
             doc="1 at each label's class, 0 elsewhere (a row of zeros for labels out of range); no gradient"))
 
 

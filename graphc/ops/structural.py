@@ -30,10 +30,20 @@ def _transpose_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     return tuple(x.shape[a] for a in axes), x.dtype, ()
 
 
+def _transpose_lower(w, node: Node, name: str, args: list, note: str) -> str:
+    """A view: x.T for 2-D (a C array's is F), a permuted view otherwise."""
+    axes = node.attrs["axes"]
+    if len(axes) == 2:
+        w.emit(f"{name} = {args[0].expr}.T{note}")
+    else:
+        w.emit(f"{name} = {w.permuted(args[0].expr, axes)}{note}")
+    return "F" if len(axes) == 2 and args[0].layout == "C" else "A"
+
+
 register(Op("transpose", infer=_transpose_infer,
             numpy=lambda args, at, dims: np.transpose(args[0], at["axes"]),
             vjp=lambda n, g, i: transpose(g, tuple(np.argsort(n.attrs["axes"]).tolist())),
-            gate="distribute", kind="view"))
+            gate="distribute", kind="view", lower=_transpose_lower))
 
 
 def _reshape_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
@@ -42,10 +52,21 @@ def _reshape_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):
     return shape, x.dtype, reshape_bindings(x.shape, shape)
 
 
+def _reshape_lower(w, node: Node, name: str, args: list, note: str) -> None:
+    """A view of a C-contiguous array (a copy first otherwise); a scalar fills an array."""
+    (src,) = args
+    if src.scalar:
+        w.fill(name, node.shape, node, src.expr, note)
+    elif node.shape == ():
+        w.emit(f"{name} = {w.flat(w.contiguous(src, node.inputs[0]))}[0]{note}")
+    else:
+        w.emit(f"{name} = {w.shaped(w.contiguous(src, node.inputs[0]), node.shape)}{note}")
+
+
 register(Op("reshape", infer=_reshape_infer,
             numpy=lambda args, at, dims: np.reshape(args[0], resolve(at["shape"], dims)),
             vjp=lambda n, g, i: reshape(g, n.inputs[0].shape),
-            gate="distribute", kind="view"))
+            gate="distribute", kind="view", lower=_reshape_lower))
 
 
 def _broadcast_to_infer(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any]):

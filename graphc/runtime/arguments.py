@@ -33,7 +33,7 @@ class Signature:
         # named dims a reduction without identity (max) runs over: a call may not make them 0
         self.nonempty: dict[str, Node] = {}
         for node in order(outputs):
-            if lookup(node.op).extra.get("nonempty"):
+            if lookup(node.op).nonempty:
                 x = node.inputs[0]
                 for axis in node.attrs["axes"]:
                     for name in dim_names(x.shape[axis]):  # a product is empty when a factor is

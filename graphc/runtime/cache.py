@@ -133,9 +133,9 @@ def _helpers_hash() -> str:
     """The helper modules that generated source imports decide its machine code too, and
     Numba's cache checks the kernel file only: an edited helper must change the file's
     name. Read once per process."""
-    from graphc.codegen import blas, vecmath, views
+    from graphc.codegen.names import helper_modules
 
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (blas, vecmath, views))).hexdigest()
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in helper_modules())).hexdigest()
 
 
 def key_of(source: str) -> str:

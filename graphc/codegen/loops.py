@@ -1,0 +1,267 @@
+"""Fused loops: a loop's members evaluated per element as scalars, its reductions
+accumulated, and what is needed outside it stored; a long loop split across threads
+(graphc.codegen.parallel)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from graphc.codegen.writer import JIT, ScalarCtx, Value, Writer, literal
+from graphc.ir.node import Node
+from graphc.ir.op import lookup
+from graphc.ir.shapes import Shape
+from graphc.passes.fusion import Loop
+
+TERMS_BLOCK = 1024  # a full reduction combined apart stores this many terms at a time (see LoopWriter.loop)
+
+
+class LoopWriter(Writer):
+    """Writes fused loops (the schedule's ``Loop`` steps)."""
+
+    # -- fused loops ------------------------------------------------------------------
+    def loop(self, loop: Loop) -> None:
+        shape = loop.shape
+        loads = loop.loads()
+        reductions = loop.reductions
+        full = all(len(r.attrs["axes"]) == len(shape) for r in reductions)
+        flat = len(shape) > 1 and full and all(
+            self.value(u).scalar or ((u.shape == shape or _single(u.shape)) and self.value(u).layout == "C")
+            for u in loads)
+        members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
+        self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
+        # A full reduction in a loop that also stores: LLVM vectorizes such a loop behind a
+        # runtime check that its stores do not overlap its loads, with a serial copy for
+        # when they might; the two copies add in different orders, and which one runs
+        # depends on where the heap put the arrays: a sum's last bits changed from call to
+        # call. So the loop stores the reduction's terms, and a loop of loads alone (one
+        # order for a given size) combines them. A flat or 1-D loop does it in blocks of
+        # TERMS_BLOCK elements in a chunk helper (a small buffer: no fresh pages per call);
+        # a nested one stores all its terms. A long loop (see long_loop) needs none of it:
+        # the check can only fail for arrays closer together than a few vectors, and its
+        # arrays are each hundreds of kilobytes long.
+        long = (flat or len(shape) == 1) and self.long_loop(loop)
+        stores = any(lookup(m.op).kind != "reduce" for m in loop.stores)
+        apart = [] if long or not stores else [r for r in reductions if len(r.attrs["axes"]) == len(shape)]
+        self.terms = {r: self.namer.fresh(f"{self.base(r)}_terms") for r in apart}
+        chunked = long or ((flat or len(shape) == 1) and bool(apart))
+        index = self.loop_header(shape, flat, loads, chunked)
+        stored: dict[Node, str] = {}
+        for r in reductions:
+            self.init_reduction(r, stored)
+        for m in loop.stores:
+            if m not in stored:
+                stored[m] = self.namer.fresh(self.base(m))
+                target = self.flat_name(stored[m]) if flat else stored[m]
+                allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
+                self.prologue([f"{target} = {allocation}"])
+        if chunked:
+            self.chunked_loop(loop, stored, flat, index[0], long)
+        else:
+            size = self.size_expr(shape)
+            self.prologue([f"{t} = np.empty({size}, dtype={self.np_dtype(r)})" for r, t in self.terms.items()])
+            accumulators = {r: stored[r] for r in reductions}
+            self.loop_body(loop, stored, accumulators, index, flat, 1 + (1 if flat else len(shape)))
+            self.combine_terms(accumulators, size, 1)
+        for m in loop.stores:
+            self.finish(m, stored[m], flat)
+
+    def loop_body(self, loop: Loop, stored: dict[Node, str], accumulators: dict[Node, str], index: list[str],
+                  flat: bool, depth: int) -> None:
+        """One element of a fused loop: load, compute, store, accumulate."""
+        shape = loop.shape
+        elements: dict[Node, str] = {}
+        for u in loop.loads():
+            v = self.value(u)
+            if v.scalar:
+                elements[u] = v.expr
+            else:
+                elements[u] = self.namer.fresh(f"{self.base(u)}_e")
+                src = self.flat_name(v.expr) if flat else v.expr
+                self.emit(f"{elements[u]} = {src}[{self.load_index(u.shape, shape, index, flat)}]", depth)
+        for m in loop.members:
+            op = lookup(m.op)
+            a = [elements[i] for i in m.inputs]
+            if op.kind == "reduce":
+                self.accumulate(m, a[0], accumulators[m], shape, index, flat, depth)
+                continue
+            elements[m] = self.namer.fresh(f"{self.base(m)}_e" if m in stored else self.base(m))
+            expr = self.cast(m, op.scalar(a, ScalarCtx(m.dtype, self.imports), m.attrs))
+            self.emit(f"{elements[m]} = {expr}  # {self.comment(m)}", depth)
+            if m in stored:
+                target = self.flat_name(stored[m]) if flat else stored[m]
+                self.emit(f"{target}[{', '.join(index)}] = {elements[m]}", depth)
+
+    # -- long loops on several threads (graphc.codegen.parallel) -----------------------
+    def long_loop(self, loop: Loop) -> bool:
+        """Whether a loop is split across threads: when its size is fixed and its work
+        (elements x per-element cost) long enough to repay Numba's parfor pipeline,
+        which costs ~1.5 s more compile time per kernel (measured on W2). A loop over
+        a named dim stays serial: the cost would land on every graph with a batch
+        dim, however short its calls."""
+        from graphc.codegen import parallel
+
+        if not all(isinstance(d, int) for d in loop.shape):
+            return False
+        size = math.prod(loop.shape)  # type: ignore[arg-type]
+        cost = sum(lookup(m.op).cost for m in loop.members)
+        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK
+
+    def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str, long: bool) -> None:
+        """The loop body becomes a helper function over a range [lo, hi) that returns its
+        partial reductions. For a long loop the kernel calls it once per chunk under
+        numba.prange, one chunk per thread, and combines the partials in chunk order, so
+        results do not depend on which thread ran which chunk. The chunks depend on the
+        loop's size only: without threads (graphc.codegen.parallel.available) the same
+        chunks run in a plain loop, so the bits are the same. Another loop (one whose
+        full reductions are combined apart in blocks, see loop) is one call over [0, n)."""
+        from graphc.codegen import parallel
+
+        if long:
+            self.parallel = parallel.available()
+        helper = self.namer.fresh(f"{self.spec.name}_chunk")
+        count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
+        local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
+        # its parameters: the scalars it reads, the arrays it reads whole (broadcast ones,
+        # read at index 0) and the arrays it walks (read or written at the loop index)
+        loads = [(u, self.value(u)) for u in loop.loads()]
+        scalars = [v.expr for u, v in loads if v.scalar and v.expr.isidentifier()]
+        broadcast = [self.flat_name(v.expr) if flat else v.expr
+                     for u, v in loads if not v.scalar and u.shape != loop.shape]
+        walked = [self.flat_name(v.expr) if flat else v.expr
+                  for u, v in loads if not v.scalar and u.shape == loop.shape]
+        walked += [self.flat_name(stored[m]) if flat else stored[m]
+                   for m in loop.stores if lookup(m.op).kind != "reduce"]
+        params = list(dict.fromkeys([*scalars, *broadcast, *walked]))
+        whole = {a: self.namer.fresh(f"{a}_whole") for a in dict.fromkeys(walked)}
+        # the body, written into the helper's lines
+        kernel_lines, self.lines = self.lines, []
+        # the chunk's (or block's) own views, indexed from 0: Numba then knows no index is
+        # negative (x[i] for i in range(lo, hi) checks i < 0 on every element, and
+        # vectorizes worse)
+        for r in loop.reductions:
+            self.emit(f"{local[r]} = {self.identity(r)}")
+        for r, t in self.terms.items():
+            self.emit(f"{t} = np.empty({TERMS_BLOCK}, dtype={self.np_dtype(r)})")
+        start, stop, length, depth = lo, hi, f"{hi} - {lo}", 1
+        if self.terms:
+            block, length = self.namer.fresh("block"), self.namer.fresh("length")
+            self.emit(f"for {block} in range({lo}, {hi}, {TERMS_BLOCK}):")
+            self.emit(f"{length} = min({TERMS_BLOCK}, {hi} - {block})", 2)
+            start, stop, depth = block, f"{block} + {length}", 2
+        for a, w in whole.items():
+            self.emit(f"{a} = {w}[{start}:{stop}]", depth)
+        self.emit(f"for {i} in range({length}):", depth)
+        self.loop_body(loop, stored, local, [i], flat, depth + 1)
+        if self.terms:
+            self.combine_terms(local, length, depth)
+        self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
+        body, self.lines = self.lines, kernel_lines
+        members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
+        signature = [whole.get(p, p) for p in params]
+        self.helpers.append([f"{JIT.format(parallel='')}",
+                             f"def {helper}({', '.join([*signature, lo, hi])}):",
+                             f"    # elements [{lo}, {hi}) of the fused loop {members} of {self.spec.name}", *body])
+        call = f"{helper}({', '.join(params)}, "
+        results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
+        unpack = f"{', '.join(results)}, = " if results else ""
+        if not long:  # one call
+            self.emit(f"{unpack}{call}0, n)")
+            for r, part in zip(loop.reductions, results):
+                self.accumulate(r, part, stored[r], loop.shape, ["0"], flat, 1)
+            return
+        size = math.prod(loop.shape)  # type: ignore[arg-type]
+        self.emit(f"{count} = {parallel.chunks(size)}  # fixed by the size, not by the thread count")
+        parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions}
+        for r in loop.reductions:
+            self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
+        self.emit(f"for {c} in {'numba.prange' if self.parallel else 'range'}({count}):")
+        self.emit(f"{unpack}{call}{c} * n // {count}, ({c} + 1) * n // {count})", 2)
+        for r, part in zip(loop.reductions, results):
+            self.emit(f"{parts[r]}[{c}] = {part}", 2)
+        for r in loop.reductions:
+            self.emit(f"for {c} in range({count}):")
+            self.accumulate(r, f"{parts[r]}[{c}]", stored[r], loop.shape, [c], flat, 2)
+
+    def combine_terms(self, accumulators: dict[Node, str], size: str, depth: int) -> None:
+        """Combine the ``size`` terms that full reductions stored apart (see loop), in order."""
+        for r, terms in self.terms.items():
+            j = self.namer.fresh("j")
+            self.emit(f"for {j} in range({size}):", depth)
+            for k, line in enumerate(lookup(r.op).combine(accumulators[r], f"{terms}[{j}]")):
+                self.emit(line + (f"  # {self.comment(r)}: its terms, in order" if k == 0 else ""), depth + 1)
+        self.terms = {}
+
+    def loop_header(self, shape: Shape, flat: bool, loads: Sequence[Node], chunked: bool = False) -> list[str]:
+        self.alloc_at = len(self.lines)
+        if flat or chunked:
+            size = " * ".join(self.dim(d) for d in shape)
+            self.emit(f"n = {size}")
+            self.alloc_at = len(self.lines)
+            for u in loads if flat else ():
+                v = self.value(u)
+                if not v.scalar:
+                    self.emit(f"{self.flat_name(v.expr)} = {self.flat(v.expr)}")
+            if not chunked:
+                self.emit("for i in range(n):")
+            return ["i"] if flat else ["i0"]
+        return self.nested_loops(shape)
+
+    def load_index(self, ushape: Shape, shape: Shape, index: list[str], flat: bool) -> str:
+        if flat:
+            return "0" if _single(ushape) and ushape != shape else "i"  # one element broadcasts
+        offset = len(shape) - len(ushape)
+        return ", ".join("0" if d == 1 and shape[offset + j] != 1 else index[offset + j]
+                         for j, d in enumerate(ushape))
+
+    def identity(self, r: Node) -> str:
+        return literal(lookup(r.op).identity(r.dtype), r.dtype)
+
+    def init_reduction(self, r: Node, stored: dict[Node, str]) -> None:
+        identity = self.identity(r)
+        name = self.namer.fresh(self.base(r))
+        stored[r] = name
+        if len(r.attrs["axes"]) == r.inputs[0].ndim:
+            lines = [f"{name} = {identity}"]  # a full reduction accumulates in a scalar
+        else:
+            lines = self.filled(name, r.shape, r, identity)
+        lines[0] += f"  # {self.comment(r)}"
+        self.prologue(lines)
+
+    def prologue(self, lines: list[str]) -> None:
+        """Insert statements before the current loop's header."""
+        self.lines[self.alloc_at:self.alloc_at] = ["    " + line for line in lines]
+        self.alloc_at += len(lines)
+
+    def accumulate(self, r: Node, element: str, acc: str, shape: Shape, index: list[str], flat: bool,
+                   depth: int) -> None:
+        axes, keep = r.attrs["axes"], r.attrs["keepdims"]
+        if r in self.terms:  # stored, and combined after its block or loop (see loop)
+            position = "".join(f"{k} * ({self.size_expr(shape[j + 1:])}) + " for j, k in enumerate(index[:-1]))
+            self.emit(f"{self.terms[r]}[{position}{index[-1]}] = {element}  # {self.comment(r)}: a term", depth)
+            return
+        if len(axes) == len(shape):
+            target = acc
+        else:
+            idx = [("0" if keep else None) if k in axes else index[k] for k in range(len(shape))]
+            target = f"{acc}[{', '.join(i for i in idx if i is not None)}]"
+        for k, line in enumerate(lookup(r.op).combine(target, element)):
+            self.emit(line + (f"  # {self.comment(r)}" if k == 0 else ""), depth)
+
+    def finish(self, m: Node, name: str, flat: bool) -> None:
+        """After the loop: give stored members their final form."""
+        if lookup(m.op).kind == "reduce":
+            full = len(m.attrs["axes"]) == m.inputs[0].ndim
+            if full and m.shape != ():  # keepdims: the scalar total as an array of ones' shape
+                kept = self.namer.fresh(f"{name}_kept")
+                for line in self.filled(kept, m.shape, m, name):
+                    self.emit(line)
+                name = kept
+        elif flat:
+            self.emit(f"{name} = {self.shaped(self.flat_name(name), m.shape)}")
+        self.values[m] = Value(name, m.shape == ())
+
+
+def _single(shape: Shape) -> bool:
+    """A shape of one element (all dims 1): it broadcasts along any loop."""
+    return all(d == 1 for d in shape)
