@@ -24,7 +24,7 @@ def _workload(name):
     return list(nodes.values()), [loss, *grads], _prepare(data)
 
 
-@pytest.mark.parametrize("name", ["W1", "W2", "W3_add_mul", "W3_neuron", "W4"])  # W5's compile is too slow
+@pytest.mark.parametrize("name", ["W1", "W2", "W3_add_mul", "W3_neuron", "W4", "W5_8x8"])
 def test_workloads_equal_with_passes_on_and_off(name):
     inputs, outputs, args = _workload(name)
     on = gc.compile(inputs, outputs)

@@ -29,9 +29,9 @@ def plot_times(rows: Sequence[Row], path: Path) -> Path | None:
     dtypes = list(dict.fromkeys(r.dtype for r in timed))
     systems = list(dict.fromkeys(r.system for r in timed))
     workloads = list(dict.fromkeys(r.workload for r in timed))
-    width = 0.8 / len(systems)
-    width = max(5.0, 0.9 * len(workloads) * max(1, len(systems) / 3)) * len(dtypes)
-    fig = Figure(figsize=(max(width, 1.3 * len(systems)), 3.4 * len(modes)))  # room for the legend's row
+    width = 0.8 / len(systems)  # of a bar: a workload's group of bars is 0.8 wide
+    inches = max(5.0, 0.9 * len(workloads) * max(1, len(systems) / 3)) * len(dtypes)
+    fig = Figure(figsize=(max(inches, 1.3 * len(systems)), 3.4 * len(modes)))  # room for the legend's row
     axes = fig.subplots(len(modes), len(dtypes), squeeze=False, sharex=True)
     for ax, (mode, dtype) in zip(axes.flat, [(m, d) for m in modes for d in dtypes]):
         seconds = {(r.workload, r.system): r.seconds for r in timed if (r.mode, r.dtype) == (mode, dtype)}
