@@ -7,10 +7,10 @@ hands one cotangent to each input; where a value feeds several consumers the
 cotangents meet in an explicit sum node. Where a VJP hands its input a gradient on
 unchanged (add distributes ``g`` to both inputs), the cotangent is an ``identity`` node
 of that input, so each gate application, and each variable's gradient, is a node of
-its own (the simplification pass removes them before code generation). Nothing is computed: the result is ordinary
-graph nodes, tagged ``role="backward"`` with their gate ``pattern`` and the node
-``of`` whose gradient they compute, so they can be printed, compiled, or
-differentiated again.
+its own (the simplification pass removes them before code generation). Nothing is
+computed: the result is ordinary graph nodes, tagged ``role="backward"`` with their
+gate ``pattern`` and the node ``of`` whose gradient they compute, so they can be
+printed, compiled, or differentiated again.
 """
 
 from __future__ import annotations
