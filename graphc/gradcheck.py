@@ -106,16 +106,18 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
         raise GraphError(f"check_grad: expected wrt to be a node or a list of nodes but got {type(wrt).__name__}")
     variables = [wrt] if isinstance(wrt, Node) else list(wrt)
     inputs = [n for n in order([y]) if n.op == "input"]
+    position = {n: k for k, n in enumerate(inputs)}  # by identity: `list.index` compares with ==, a node
     for w in variables:
         if not isinstance(w, Node) or w.op != "input":
             what = w.label if isinstance(w, Node) else f"{type(w).__name__} {w!r}"
             raise GraphError(f"check_grad: {what} must be an input node to be perturbed")
-        if not any(w is n for n in inputs):  # `in` would compare with ==, which builds a node
+        if w not in position:
+            position[w] = len(inputs)
             inputs.append(w)
     args = _arguments(inputs, values)
     if entries:
         for w in variables:
-            size = args[_position(inputs, w)].size
+            size = args[position[w]].size
             if size > MAX_ENTRIES:
                 raise GraphError(f"check_grad: {w.label} has {size} entries; entries=True perturbs each "
                                  f"(at most {MAX_ENTRIES}): use random directions for it")
@@ -124,7 +126,7 @@ def check_grad(y: Node, wrt: Sequence[Node] | Node, values: Mapping[Node | str, 
     rng = np.random.default_rng(seed)
     checks = []
     for w, a in zip(variables, analytic):
-        k = _position(inputs, w)
+        k = position[w]
         h = eps if eps is not None else (1e-3 if w.dtype == np.float64 else 1e-2)
         steps = [h * 10.0 ** -e for e in range(STEPS[w.dtype.name])]
         a = np.asarray(a, dtype=np.float64)
@@ -203,9 +205,3 @@ def _error(analytic: float, numeric: float, noise: float, rms: float) -> float:
     if scale <= noise:  # both sides are 0 up to the rounding of the difference quotient
         return 0.0
     return abs(analytic - numeric) / scale  # (NaN if either side is: it stays visible)
-
-
-def _position(inputs: list[Node], w: Node) -> int:
-    """Where ``w`` is among ``inputs``, by identity (``list.index`` compares with ==,
-    which builds a node)."""
-    return next(j for j, n in enumerate(inputs) if n is w)
