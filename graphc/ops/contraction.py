@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from graphc.codegen.blas import emit_gemm
 from graphc.errors import GraphError, ShapeError
 from graphc.ir.node import Node, apply, renamed
 from graphc.ir.op import Op, register
@@ -128,6 +127,8 @@ def _vjp(node: Node, g: Node, i: int) -> Node:
 
 # -- the kernel: gemm over each operand's memory as it is ---------------------------------------
 def _lower(w, node: Node, name: str, args: list, note: str) -> None:
+    from graphc.codegen.blas import emit_gemm  # here: importing it starts Numba and loads the BLAS
+
     spec = Spec(node.attrs["spec"])
     a, b = node.inputs
     size = dict(zip(spec.a, a.shape)) | dict(zip(spec.b, b.shape))

@@ -33,8 +33,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numba as _numba
-
 from graphc.errors import GraphError
 from graphc.ir import dtypes
 from graphc.ir.node import Node, apply
@@ -150,9 +148,11 @@ def _vjp_rule(name: str, vjp: Callable | None, elementwise: bool) -> Callable | 
 
 
 def _jitted(name: str, fn: Callable) -> Callable:
-    if isinstance(fn, _numba.core.dispatcher.Dispatcher):
+    import numba  # here, not at import: ``import graphc`` does not start Numba
+
+    if isinstance(fn, numba.core.dispatcher.Dispatcher):
         return fn
     if not hasattr(fn, "__code__"):
         raise GraphError(f"define_op {name}: expected numba= to be a Python function or a @numba.njit "
                          f"function but got {type(fn).__name__}")
-    return _numba.njit(fn)
+    return numba.njit(fn)
