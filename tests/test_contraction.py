@@ -68,12 +68,33 @@ def test_kernel_loops_over_leading_result_axes_instead_of_copying():
     assert (dw.attrs["spec"], dp.attrs["spec"]) == ("nfh,nhc->fc", "nfh,fc->nhc")
     f = gc.compile([w, p], [y, dw, dp])
     assert len(re.findall(r"for n\w* in range\(N\):  # one gemm per n", f.source)) == 2, f.source
-    assert len(re.findall(r"_c = ", f.source)) == 1  # dw's g, (N, F, H) read as (F, N*H)
+    # dw sums a gemm per image (n leads both g and p) instead of copying g to (F, N*H)
+    assert len(re.findall(r"for n\w* in range\(N\):  # gemms summed over n", f.source)) == 1, f.source
+    assert "_c = " not in f.source and "gemm_sum_call(" in f.source, f.source
     rng = np.random.default_rng(0)
     wv, pv = rng.standard_normal((4, 3)), rng.standard_normal((2, 5, 3))
     yv = np.einsum("fc,nhc->nfh", wv, pv)
     for got, want in zip(f(wv, pv), (yv, np.einsum("nfh,nhc->fc", 2 * yv, pv), np.einsum("nfh,fc->nhc", 2 * yv, wv))):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemms_summed_over_contracted_axes_that_lead_both_operands(dtype):
+    # contracted n and t lead both operands' memory, then a batch b: a gemm per (n, t, b)
+    # slice, summed over n and t, with no copy; no terms (N = 0) gives zeros
+    a, b = gc.input("a", ("N", 2, 3, 4, 5), dtype=dtype), gc.input("b", ("N", 2, 3, 5, 6), dtype=dtype)
+    y = gc.ir.apply("contract", a, b, spec="ntbik,ntbkj->bij")
+    f = gc.compile([a, b], y)
+    assert "_c = " not in f.source and "# gemms summed over t" in f.source, f.source
+    assert "one gemm per batch element (b)" in f.source, f.source
+    rng = np.random.default_rng(1)
+    av, bv = rng.standard_normal((3, 2, 3, 4, 5)).astype(dtype), rng.standard_normal((3, 2, 3, 5, 6)).astype(dtype)
+    want = np.einsum("ntbik,ntbkj->bij", av.astype(np.float64), bv.astype(np.float64))
+    got, tol = f(av, bv), 1e-5 if dtype == np.float32 else 1e-12
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=tol)
+    np.testing.assert_allclose(got, gc.compile([a, b], y, backend="interpret")(av, bv), rtol=tol)
+    assert np.array_equal(f(av[:0], bv[:0]), np.zeros((3, 4, 6), dtype))
 
 
 def test_spec_errors_name_the_op_and_operands():

@@ -129,52 +129,78 @@ def set_blas_threads(n: int) -> bool:
 _I32, _I64, _VOIDP = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
 
 
+def _gemm_codegen(kind: str, with_beta: bool):
+    """The LLVM of one CBLAS gemm call: alpha 1, and beta 0 or the call's own ``beta``."""
+
+    def codegen(context, builder, sig, args):
+        ta, tb, mm, nn, kk, va, la, vb, lb, *rest = args
+        vc, lc = rest[-2:]
+        at = sig.args
+        ints = [context.cast(builder, v, t, types.int64) for v, t in zip((mm, nn, kk, la, lb, lc),
+                                                                              (at[2], at[3], at[4], at[6], at[8],
+                                                                               at[-1]))]
+        codes = [builder.trunc(context.cast(builder, v, t, types.int64), _I32) for v, t in ((ta, at[0]), (tb, at[1]))]
+        pointers = [builder.bitcast(make_array(t)(context, builder, v).data, _VOIDP)
+                    for v, t in ((va, at[5]), (vb, at[7]), (vc, at[-2]))]
+        scalar_type = at[5].dtype
+        scalar = context.get_value_type(scalar_type)
+        beta = context.cast(builder, rest[0], at[9], scalar_type) if with_beta else ir.Constant(scalar, 0.0)
+        cblas = ir.FunctionType(ir.VoidType(), [_I32, _I32, _I32, _I64, _I64, _I64, scalar, _VOIDP, _I64, _VOIDP,
+                                                _I64, scalar, _VOIDP, _I64])
+        fn = cgutils.get_or_insert_function(builder.module, cblas, f"graphc_cblas_{kind}gemm")
+        builder.call(fn, [ir.Constant(_I32, _ORDER_COL_MAJOR), *codes, *ints[:3], ir.Constant(scalar, 1.0),
+                          pointers[0], ints[3], pointers[1], ints[4], beta, pointers[2], ints[5]])
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _gemm_kind(a: types.Type, b: types.Type, c: types.Type) -> str | None:
+    """'d' or 's' for three arrays of one float dtype; None (no match) otherwise."""
+    if not all(isinstance(x, types.Array) and x.dtype == a.dtype for x in (a, b, c)):
+        return None
+    if a.dtype not in (types.float32, types.float64):
+        return None
+    return "s" if a.dtype == types.float32 else "d"
+
+
 @intrinsic
 def gemm_call(typingctx, transa, transb, m, n, k, a, lda, b, ldb, c, ldc):
     """Column-major c = op(a) @ op(b) (BLAS's own argument order; ``trans*`` are CBLAS's
     codes, 111 for no transpose and 112 for transpose), with alpha 1 and beta 0, in the
     arrays' dtype (float32 or float64). The arrays are arguments, so they stay alive
     until gemm returns."""
-    arrays = (a, b, c)
-    if not all(isinstance(x, types.Array) and x.dtype == a.dtype for x in arrays):
+    kind = _gemm_kind(a, b, c)
+    if kind is None:
         return None
-    if a.dtype not in (types.float32, types.float64):
+    return types.none(transa, transb, m, n, k, a, lda, b, ldb, c, ldc), _gemm_codegen(kind, with_beta=False)
+
+
+@intrinsic
+def gemm_sum_call(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """As ``gemm_call``, but c = op(a) @ op(b) + beta * c: a loop of these sums gemms
+    into one result (beta 0 on the first, 1 after)."""
+    kind = _gemm_kind(a, b, c)
+    if kind is None or not isinstance(beta, (types.Float, types.Integer)):
         return None
-    kind = "s" if a.dtype == types.float32 else "d"
-
-    def codegen(context, builder, sig, args):
-        ta, tb, mm, nn, kk, va, la, vb, lb, vc, lc = args
-        ints = [context.cast(builder, v, t, types.int64) for v, t in zip((mm, nn, kk, la, lb, lc),
-                                                                              (sig.args[2], sig.args[3], sig.args[4],
-                                                                               sig.args[6], sig.args[8], sig.args[10]))]
-        codes = [builder.trunc(context.cast(builder, v, t, types.int64), _I32) for v, t in ((ta, sig.args[0]),
-                                                                                           (tb, sig.args[1]))]
-        pointers = [builder.bitcast(make_array(t)(context, builder, v).data, _VOIDP)
-                    for v, t in ((va, sig.args[5]), (vb, sig.args[7]), (vc, sig.args[9]))]
-        scalar = context.get_value_type(sig.args[5].dtype)
-        cblas = ir.FunctionType(ir.VoidType(), [_I32, _I32, _I32, _I64, _I64, _I64, scalar, _VOIDP, _I64, _VOIDP,
-                                                _I64, scalar, _VOIDP, _I64])
-        fn = cgutils.get_or_insert_function(builder.module, cblas, f"graphc_cblas_{kind}gemm")
-        builder.call(fn, [ir.Constant(_I32, _ORDER_COL_MAJOR), *codes, *ints[:3], ir.Constant(scalar, 1.0),
-                          pointers[0], ints[3], pointers[1], ints[4], ir.Constant(scalar, 0.0), pointers[2], ints[5]])
-        return context.get_dummy_value()
-
-    return types.none(transa, transb, m, n, k, a, lda, b, ldb, c, ldc), codegen
+    return types.none(transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc), _gemm_codegen(kind, with_beta=True)
 
 
 def emit_gemm(w, dtype: np.dtype, m: str, n: str, k: str, a: str, a_transposed: bool, b: str, b_transposed: bool,
-              c: str, depth: int = 1, what: str = "") -> None:
+              c: str, depth: int = 1, what: str = "", beta: str | None = None) -> None:
     """Emit, through the KernelWriter ``w``, the gemm call c = a @ b for row-major
     buffers (expressions): c is m x n and C-contiguous; a is m x k, or k x m when
     ``a_transposed``; b is k x n, or n x k when ``b_transposed``. BLAS is column-major,
     so it computes c^T = b^T a^T: a buffer stored as the matrix is 'n' to it, one stored
-    transposed 't', with the leading dimension of its rows."""
-    w.imports.add("gemm_call")
+    transposed 't', with the leading dimension of its rows. With ``beta`` (an
+    expression), c = a @ b + beta * c."""
+    function = "gemm_call" if beta is None else "gemm_sum_call"
+    w.imports.add(function)
     ta, lda = (_TRANS, m) if a_transposed else (_NO_TRANS, k)
     tb, ldb = (_TRANS, k) if b_transposed else (_NO_TRANS, n)
-    call = ", ".join([str(tb), str(ta), n, m, k, b, _ld(ldb), a, _ld(lda), c, _ld(n)])
+    call = [str(tb), str(ta), n, m, k, b, _ld(ldb), a, _ld(lda), *([] if beta is None else [beta]), c, _ld(n)]
     kind = "s" if dtype == np.float32 else "d"
-    w.emit(f"gemm_call({call})  # BLAS {kind}gemm: {what}", depth)
+    w.emit(f"{function}({', '.join(call)})  # BLAS {kind}gemm: {what}", depth)
 
 
 def _ld(d: str) -> str:

@@ -139,6 +139,10 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     ca, cb = _c_order(args[0], spec.a), _c_order(args[1], spec.b)
     plans = [_plan(spec, loop, ca, cb) for loop in spec.loops]
     fits = [p for p in plans if p[4] is not None and p[5] is not None and p[4][0] == p[5][0] and len(p[0]) <= 2]
+    summed = None if fits else _summed(spec, ca, cb)
+    if summed is not None:  # gemms summed over contracted letters that lead both operands
+        _lower_summed(w, node, name, args, note, spec, size, ca, cb, *summed)
+        return
     loop, batch, free_a, free_b, ka, kb = (fits or plans)[0]
     lead_a, lead_b = "".join(c for c in loop if c in spec.a), "".join(c for c in loop if c in spec.b)
     # both must group the contracted letters in one order: else copy one (or both)
@@ -174,6 +178,70 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
         operands = {key: f"{flat[key]}[{' + '.join(offset[key]) or '0'}:]" for key in buffers}
     emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
               depth=depth, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
+    if node.shape == ():
+        w.emit(f"{name} = {target}[0]")
+
+
+def _summed(spec: Spec, ca: tuple[str, str] | None, cb: tuple[str, str] | None) -> tuple | None:
+    """Contracted letters (one or two) that lead both operands' memory, after which each
+    is a batch of matrices with the other contracted letters in one order: then the
+    kernel sums gemms over them and copies nothing. conv2d's filter gradient
+    "nfhw,nhwcij->fcij" is one gemm per image n, summed, where a single gemm would need
+    the (N, F, H, W) gradient copied to (F, N, H, W). Returns (summed letters, each
+    operand's (contracted order, transposed)), or None."""
+    if ca is None or cb is None or spec.loops[0] != "":
+        return None
+    lead = 0
+    while (lead < 2 and lead < min(len(ca[1]), len(cb[1])) and ca[1][lead] == cb[1][lead]
+           and ca[1][lead] in spec.contracted):
+        lead += 1
+    if lead == 0 or lead == len(spec.contracted):
+        return None
+    ka = _matrix_order(ca[1][lead:], spec.batch, spec.free_a, True)
+    kb = _matrix_order(cb[1][lead:], spec.batch, spec.free_b, False)
+    if ka is None or kb is None or ka[0] != kb[0]:
+        return None
+    return ca[1][:lead], ka, kb
+
+
+def _lower_summed(w, node: Node, name: str, args: list, note: str, spec: Spec, size: dict[str, Dim],
+                  ca: tuple[str, str], cb: tuple[str, str], lead: str, ka: tuple[str, bool],
+                  kb: tuple[str, bool]) -> None:
+    """c = sum over the ``lead`` letters of gemms (beta 0 on the first, 1 after; zeros if
+    there are none), each over one slice of both operands."""
+    from graphc.codegen.blas import emit_gemm
+    from graphc.codegen.writer import literal
+
+    nb, m, k, n = (_size(w, size, group) for group in (spec.batch, spec.free_a, ka[0], spec.free_b))
+    target = name if node.shape != () else w.namer.fresh(f"{name}_1")
+    w.emit(f"{target} = {w.alloc(node.shape or (1,), node)}{note}")
+    flat = {key: w.namer.fresh(f"{expr}_flat") for key, expr in (("a", ca[0]), ("b", cb[0]), ("c", target))}
+    for key, expr in (("a", ca[0]), ("b", cb[0]), ("c", target)):
+        w.emit(f"{flat[key]} = {w.flat(expr)}")
+    count = _size(w, size, lead)
+    if not count.isdigit() or int(count) == 0:  # no term to sum: the sum is zeros
+        w.emit(f"if {count} == 0:  # no term to sum: zeros")
+        w.emit(f"{flat['c']}[:] = 0", 2)
+    index = {c: w.namer.fresh(f"{c}_") for c in lead}
+    depth = 1
+    for c in lead:
+        w.emit(f"for {index[c]} in range({w.dim(size[c])}):  # gemms summed over {c}", depth)
+        depth += 1
+    first = " and ".join(f"{index[c]} == 0" for c in lead)
+    offset = {key: [f"{index[c]} * {_size(w, size, memory[memory.index(c) + 1:])}" for c in lead]
+              for key, memory in (("a", ca[1]), ("b", cb[1]))}
+    offset["c"] = []
+    if spec.batch:
+        at = w.namer.fresh("batch")
+        w.emit(f"for {at} in range({nb}):  # one gemm per batch element ({spec.batch})", depth)
+        depth += 1
+        for key, stride in (("a", f"{m} * {k}"), ("b", f"{k} * {n}"), ("c", f"{m} * {n}")):
+            offset[key].append(f"{at} * {stride}")
+    operands = {key: f"{flat[key]}[{' + '.join(offset[key]) or '0'}:]" for key in flat}
+    zero, one = (literal(v, node.dtype) for v in (0.0, 1.0))
+    emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"], depth=depth,
+              what=f"{target} += {args[0].expr} . {args[1].expr} ({spec.text})",
+              beta=f"{zero} if {first} else {one}")
     if node.shape == ():
         w.emit(f"{name} = {target}[0]")
 
