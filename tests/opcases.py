@@ -424,7 +424,9 @@ def _windows_adjoint_ref(g, image, k, st, pad):
 
 for _name, _shape, _k, _st, _pad in (("k3_pad1", ("N", 2, 5, 6), (3, 3), (1, 1), (1, 1)),
                                      ("k2x3_strided", (2, 1, 5, 6), (2, 3), (2, 1), (0, 1)),
-                                     ("pool2", (2, 3, 4, 5), (2, 2), (2, 2), (0, 0))):
+                                     ("pool2", (2, 3, 4, 5), (2, 2), (2, 2), (0, 0)),
+                                     # padding wider than a window: whole windows in it
+                                     ("k2_pad3", (1, 2, 3, 4), (2, 2), (1, 3), (3, 3))):
     case(f"patches_{_name}", lambda x, k=_k, s=_st, p=_pad: gc.patches(x, k, s, p),
          lambda x, k=_k, s=_st, p=_pad: _windows_ref(x, k, s, p), (_shape,), ("real",), ("patches",))
     _image = _shape[2:]

@@ -98,7 +98,10 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     """patches copies each window element from its pixel (0 in the padding);
     patches_adjoint adds each back onto its pixel. The windows are walked in memory
     order through a flat view, the pixel found by a flat offset: two flat indexings per
-    element, where 6-D and 4-D ones would cost Numba several times the code to compile."""
+    element, where 6-D and 4-D ones would cost Numba several times the code to compile.
+    A window row's columns inside the image, [lo, hi), are found once per output column
+    and its rows once per window row, so the copy itself is a plain loop (vectorized)
+    with no test per element."""
     (sh, sw), (ph, pw) = node.attrs["stride"], node.attrs["padding"]
     forward = node.op == "patches"
     windows = node.shape if forward else node.inputs[0].shape
@@ -114,23 +117,35 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     flat_windows, flat_image = w.namer.fresh(f"{windows_of}_flat"), w.namer.fresh(f"{images}_flat")
     w.emit(f"{flat_windows} = {w.flat(windows_of)}")
     w.emit(f"{flat_image} = {w.flat(images)}")
-    n, oh, ow, c, i, j, row, col, pixel, at = (w.namer.fresh(v) for v in
-                                               ("n", "oh", "ow", "c", "i", "j", "row", "col", "pixel", "at"))
-    w.emit(f"{at} = 0  # the window element, in memory order")
-    for depth, (index, d) in enumerate(zip((n, oh, ow, c, i), windows[:5]), start=1):
-        w.emit(f"for {index} in range({w.dim(d)}):", depth)
+    n, oh, ow, c, i, j, row, left, lo, hi, pixel, at = (
+        w.namer.fresh(v) for v in ("n", "oh", "ow", "c", "i", "j", "row", "left", "lo", "hi", "pixel", "at"))
     kw = windows[5]
+    w.emit(f"{at} = 0  # the window element, in memory order")
+    for depth, (index, d) in enumerate(zip((n, oh, ow), windows[:3]), start=1):
+        w.emit(f"for {index} in range({w.dim(d)}):", depth)
+    w.emit(f"{left} = {ow} * {sw} - {pw}  # the image column of the window's first", 4)
+    w.emit(f"{lo} = min({kw}, max(0, -{left}))  # its columns inside the image: [{lo}, {hi})", 4)
+    w.emit(f"{hi} = max({lo}, min({kw}, {width} - {left}))", 4)
+    w.emit(f"for {c} in range({w.dim(windows[3])}):", 4)
+    w.emit(f"for {i} in range({w.dim(windows[4])}):", 5)
     w.emit(f"{row} = {oh} * {sh} - {ph} + {i}", 6)
-    w.emit(f"{pixel} = (({n} * {channels} + {c}) * {height} + {row}) * {width}", 6)
-    w.emit(f"for {j} in range({kw}):", 6)
-    w.emit(f"{col} = {ow} * {sw} - {pw} + {j}", 7)
-    inside = f"0 <= {row} < {height} and 0 <= {col} < {width}"
+    w.emit(f"{pixel} = (({n} * {channels} + {c}) * {height} + {row}) * {width} + {left}", 6)
     if forward:
-        w.emit(f"{flat_windows}[{at}] = {flat_image}[{pixel} + {col}] if {inside} else {zero}", 7)
+        w.emit(f"if 0 <= {row} < {height}:", 6)
+        w.emit(f"for {j} in range({lo}):", 7)
+        w.emit(f"{flat_windows}[{at} + {j}] = {zero}", 8)
+        w.emit(f"for {j} in range({lo}, {hi}):", 7)
+        w.emit(f"{flat_windows}[{at} + {j}] = {flat_image}[{pixel} + {j}]", 8)
+        w.emit(f"for {j} in range({hi}, {kw}):", 7)
+        w.emit(f"{flat_windows}[{at} + {j}] = {zero}", 8)
+        w.emit("else:  # a row of padding", 6)
+        w.emit(f"for {j} in range({kw}):", 7)
+        w.emit(f"{flat_windows}[{at} + {j}] = {zero}", 8)
     else:
-        w.emit(f"if {inside}:", 7)
-        w.emit(f"{flat_image}[{pixel} + {col}] += {flat_windows}[{at}]", 8)
-    w.emit(f"{at} += 1", 7)
+        w.emit(f"if 0 <= {row} < {height}:", 6)
+        w.emit(f"for {j} in range({lo}, {hi}):", 7)
+        w.emit(f"{flat_image}[{pixel} + {j}] += {flat_windows}[{at} + {j}]", 8)
+    w.emit(f"{at} += {kw}", 6)
 
 
 def _same_windows(node: Node) -> dict[str, Any]:
