@@ -224,3 +224,27 @@ def test_serial_loops_are_never_a_silent_fallback():
     assert out.stdout.strip() == ("False False [\"graphc: long loops run serially: NUMBA_THREADING_LAYER='omp': "
                                   "only 'tbb' is thread- and fork-safe\"] serial: NUMBA_THREADING_LAYER='omp': "
                                   "only 'tbb' is thread- and fork-safe")
+
+
+def test_small_gemms_run_on_one_blas_thread_and_the_pool_is_restored():
+    # on a busy machine a small gemm split across the pool waits for a core far longer
+    # than it runs (graphc.codegen.blas.SERIAL_WORK): the kernel shrinks the pool to one
+    # thread around it, and gives it back graphc's count afterwards
+    from graphc.codegen import blas
+
+    a, b = gc.input("a", shape=(64, 1000)), gc.input("b", shape=(1000, 100))
+    assert 64 * 1000 * 100 < blas.SERIAL_WORK
+    f = gc.compile([a, b], [a @ b])
+    llvm_ir = "".join(f.kernel.inspect_llvm().values())
+    assert "graphc_blas_resize" in llvm_ir and "graphc_blas_serial_work" in llvm_ir
+    av, bv = np.random.default_rng(0).standard_normal((64, 1000)), np.random.default_rng(1).standard_normal((1000, 100))
+    try:
+        gc.set_threads(2)
+        before = blas.blas_threads()
+        np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
+        assert blas.blas_threads() == before == gc.get_threads()
+        blas.set_serial_work(0)  # every gemm on the pool: the same values
+        np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
+    finally:
+        blas.set_serial_work(blas.SERIAL_WORK)
+        gc.set_threads(None)
