@@ -37,9 +37,10 @@ class LoopWriter(Writer):
         # call. So the loop stores the reduction's terms, and a loop of loads alone (one
         # order for a given size) combines them. A flat or 1-D loop does it in blocks of
         # TERMS_BLOCK elements in a chunk helper (a small buffer: no fresh pages per call);
-        # a nested one stores all its terms. A long loop (see long_loop) needs none of it:
-        # the check can only fail for arrays closer together than a few vectors, and its
-        # arrays are each hundreds of kilobytes long; a loop over a named dim may be short.
+        # a nested one stores all its terms. A long loop of a fixed size (see long_loop)
+        # needs none of it: the check can only fail for arrays closer together than a few
+        # vectors, and its arrays are each hundreds of kilobytes long. One over a named dim
+        # may be short: its chunks keep the blocks.
         long = (flat or len(shape) == 1) and self.long_loop(loop)
         stores = any(lookup(m.op).kind != "reduce" for m in loop.stores)
         fixed = all(isinstance(d, int) for d in shape)
@@ -170,9 +171,8 @@ class LoopWriter(Writer):
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         signature = [whole.get(p, p) for p in params]
         what = f"chunk {c} of {count} of n elements" if long else f"elements [{lo}, {hi})"
-        self.helpers.append([JIT,
-                             f"def {helper}({', '.join([*signature, *(parts.values() if long else [lo, hi])])}"
-                             f"{', n, ' + count + ', ' + c if long else ''}):",
+        tail = [*parts.values(), "n", count, c] if long else [lo, hi]
+        self.helpers.append([JIT, f"def {helper}({', '.join([*signature, *tail])}):",
                              f"    # {what} of the fused loop {members} of {self.spec.name}", *body])
         if not long:  # one call
             results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
@@ -182,7 +182,10 @@ class LoopWriter(Writer):
                 self.accumulate(r, part, stored[r], loop.shape, ["0"], flat, 1)
             return
         fixed = all(isinstance(d, int) for d in loop.shape)
-        size = str(parallel.chunk_count(math.prod(loop.shape))) if fixed else f"max(1, n // {parallel.CHUNK_ELEMENTS})"  # type: ignore[arg-type]
+        if fixed:
+            size = str(parallel.chunk_count(math.prod(loop.shape)))  # type: ignore[arg-type]
+        else:
+            size = f"max(1, n // {parallel.CHUNK_ELEMENTS})"
         self.emit(f"{count} = {size}  # fixed by the size, not by the thread count")
         for r in loop.reductions:
             self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
@@ -191,10 +194,10 @@ class LoopWriter(Writer):
         if parallel.available():
             self.imports.update(("run_chunks", "start_launcher"))
             threaded = f"run_chunks({helper}, {count}, ({args},))  # the chunks on graphc's loop threads"
-            least = parallel.min_parallel(self.loop_cost(loop))
             if fixed:  # long_loop checked the size
                 self.emit(threaded)
             else:
+                least = parallel.min_parallel(self.loop_cost(loop))
                 self.emit(f"if n >= {least}:  # enough work for threads (graphc.codegen.parallel.min_parallel)")
                 self.emit(threaded, 2)
                 self.emit("else:")

@@ -23,6 +23,7 @@ chunks run on threads is decided at run time from the actual size (``min_paralle
 from __future__ import annotations
 
 import math
+import threading
 
 import llvmlite.binding as llvm
 import numba
@@ -57,18 +58,19 @@ def min_parallel(cost: int) -> int:
     return max(2 * CHUNK_ELEMENTS, math.ceil(MIN_WORK / max(1, cost)))
 
 
-_started = False
+_launch: list[numba.core.ccallback.CFunc] = []  # the launcher, kept alive: kernels jump to its code
+_lock = threading.Lock()
 
 
 def start_launcher() -> None:
     """Compile (or load from Numba's cache) the chunk launcher and register its symbol
-    for kernels to link to. Generated modules that call ``run_chunks`` call this first;
-    it needs the thread-safe threading layer (graphc.runtime.threads), which the code
-    generator checked before it wrote ``run_chunks``."""
-    global _started
-    if not _started:
-        llvm.add_symbol(LAUNCHER, _launcher().address)
-        _started = True
+    for kernels to link to, once per process. Generated modules that call ``run_chunks``
+    call this first; it needs the thread-safe threading layer (graphc.runtime.threads),
+    which the code generator checked before it wrote ``run_chunks``."""
+    with _lock:
+        if not _launch:
+            _launch.append(_launcher())
+            llvm.add_symbol(LAUNCHER, _launch[0].address)
 
 
 _BYTE, _I64 = ir.IntType(8).as_pointer(), ir.IntType(64)
