@@ -1,6 +1,8 @@
-"""Long fused loops (a fixed size, enough work: see KernelWriter.long_loop) split across
-threads: same values as the interpreter, safe to call from several threads at once and
-after a fork. Loops over a named dim stay serial (see KernelWriter.long_loop)."""
+"""Long fused loops (a fixed size and enough work, or a named dim: see
+KernelWriter.long_loop) split into chunks that run on threads through the launcher of
+graphc.codegen.parallel: same values as the interpreter, the same bits whatever the
+thread count, safe to call from several threads at once and after a fork, and no
+kernel compiled with Numba's parfor pipeline."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import pytest
 import graphc as gc
 from graphc.codegen import parallel
 
-LONG = 8 * parallel.MIN_ELEMENTS + 7  # long enough to split (see parallel.MIN_WORK), not a multiple of 2
+LONG = 8 * parallel.CHUNK_ELEMENTS + 7  # long enough to split (see parallel.min_parallel), not a multiple of 2
 
 needs_threads = pytest.mark.skipif(not parallel.available(), reason="no thread-safe threading layer (pip install tbb)")
 
@@ -48,13 +50,26 @@ def test_long_loops_are_chunked_and_exact(shape):
     inputs, outputs = long_graph(shape)
     x = np.random.default_rng(0).standard_normal(shape)
     f = check_against_interpreter(inputs, outputs, [x, np.float64(0.7), np.full((1,) * x.ndim, 0.2)])
-    assert "numba.prange" in f.source and "parallel=True" in f.source
+    assert "run_chunks(" in f.source
+    assert "prange" not in f.source and "parallel=True" not in f.source  # no parfor compile
 
 
-@pytest.mark.parametrize("shape", [(1000,), ("N",)])
-def test_short_or_named_loops_stay_serial(shape):
-    inputs, outputs = long_graph(shape)
+def test_short_loops_stay_serial():
+    inputs, outputs = long_graph((1000,))
     f = check_against_interpreter(inputs, outputs, [np.linspace(-3, 3, 1000), np.float64(0.7), np.full(1, 0.2)])
+    assert "run_chunks" not in f.source and "parallel=True" not in f.source
+
+
+@needs_threads
+@pytest.mark.parametrize("shape", [("N",), ("N", 3)])  # a 1-D loop, a flat 2-D loop
+def test_loops_over_named_dims_run_on_threads_when_long(shape):
+    # one kernel: chunks on threads for a long N, in a plain loop for a short one
+    inputs, outputs = long_graph(shape)
+    f = None
+    for n in (1000, LONG // shape[-1] if len(shape) > 1 else LONG):
+        x = np.random.default_rng(n).standard_normal((n, *shape[1:]))
+        f = check_against_interpreter(inputs, outputs, [x, np.float64(0.7), np.full((1,) * x.ndim, 0.2)])
+    assert f is not None and "run_chunks(" in f.source and "if n >= " in f.source  # decided at run time
     assert "prange" not in f.source and "parallel=True" not in f.source
 
 
@@ -73,18 +88,20 @@ def test_forward_and_backward_kernels_with_long_loops():
 
 
 def test_long_but_cheap_loops_stay_serial():
-    # a few adds per element: the parallel form's compile time would not pay off
-    x = gc.input("x", shape=(LONG,))
+    # a few operations per element: a parallel launch would not pay off
+    size = 2 * parallel.CHUNK_ELEMENTS + 1
+    assert size < parallel.min_parallel(3)
+    x = gc.input("x", shape=(size,))
     f = gc.compile([x], [gc.sum(x * 2.0 + 1.0)])
-    assert "prange" not in f.source
-    np.testing.assert_allclose(f(np.ones(LONG))[0], 3.0 * LONG)
+    assert "run_chunks" not in f.source
+    np.testing.assert_allclose(f(np.ones(size))[0], 3.0 * size)
 
 
 @needs_threads
 def test_concurrent_calls_of_a_parallel_kernel():
     inputs, outputs = long_graph((LONG,))
     f = gc.compile(inputs, outputs)
-    assert "prange" in f.source
+    assert "run_chunks(" in f.source
     xs = [np.random.default_rng(k).standard_normal(LONG) for k in range(4)]
     want = [f(x, 0.7, np.full(1, 0.2)) for x in xs]
     results: dict[int, tuple] = {}
@@ -161,8 +178,9 @@ def _bits(values) -> str:
     return hashlib.sha256(b"".join(np.asarray(v).tobytes() for v in values)).hexdigest()
 
 
-def test_same_bits_whatever_the_thread_count():
-    inputs, outputs = long_graph((LONG,))
+@pytest.mark.parametrize("shape", [(LONG,), ("N",)])
+def test_same_bits_whatever_the_thread_count(shape):
+    inputs, outputs = long_graph(shape)
     f = gc.compile(inputs, outputs)
     args = [np.random.default_rng(5).standard_normal(LONG), 0.7, np.full(1, 0.2)]
     try:
@@ -175,9 +193,9 @@ def test_same_bits_whatever_the_thread_count():
     assert one == two == _bits(f(*args))
     # a process without loop threads runs the same chunks in a plain loop: the same bits
     script = ("import sys, numpy as np, graphc as gc; sys.path.insert(0, 'tests'); import test_parallel as t; "
-              "i, o = t.long_graph((t.LONG,)); f = gc.compile(i, o); "
+              f"i, o = t.long_graph({shape!r}); f = gc.compile(i, o); "
               "a = [np.random.default_rng(5).standard_normal(t.LONG), 0.7, np.full(1, 0.2)]; "
-              "assert 'prange' not in f.source, f.source; "
+              "assert 'run_chunks' not in f.source, f.source; "
               "sys.stdout.write(t._bits(f(*a)))")
     env = {**os.environ, "GRAPHC_THREADS": "1", "PYTHONPATH": os.getcwd()}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
@@ -206,3 +224,27 @@ def test_serial_loops_are_never_a_silent_fallback():
     assert out.stdout.strip() == ("False False [\"graphc: long loops run serially: NUMBA_THREADING_LAYER='omp': "
                                   "only 'tbb' is thread- and fork-safe\"] serial: NUMBA_THREADING_LAYER='omp': "
                                   "only 'tbb' is thread- and fork-safe")
+
+
+def test_small_gemms_run_on_one_blas_thread_and_the_pool_is_restored():
+    # on a busy machine a small gemm split across the pool waits for a core far longer
+    # than it runs (graphc.codegen.blas.SERIAL_WORK): the kernel shrinks the pool to one
+    # thread around it, and gives it back graphc's count afterwards
+    from graphc.codegen import blas
+
+    a, b = gc.input("a", shape=(64, 1000)), gc.input("b", shape=(1000, 100))
+    assert 64 * 1000 * 100 < blas.SERIAL_WORK
+    f = gc.compile([a, b], [a @ b])
+    llvm_ir = "".join(f.kernel.inspect_llvm().values())
+    assert "graphc_blas_resize" in llvm_ir and "graphc_blas_serial_work" in llvm_ir
+    av, bv = np.random.default_rng(0).standard_normal((64, 1000)), np.random.default_rng(1).standard_normal((1000, 100))
+    try:
+        gc.set_threads(2)
+        before = blas.blas_threads()
+        np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
+        assert blas.blas_threads() == before == gc.get_threads()
+        blas.set_serial_work(0)  # every gemm on the pool: the same values
+        np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
+    finally:
+        blas.set_serial_work(blas.SERIAL_WORK)
+        gc.set_threads(None)

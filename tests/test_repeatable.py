@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphc as gc
+from graphc.codegen import parallel
 
 CALLS = 3000
 
@@ -44,13 +45,26 @@ def test_same_bits_whatever_the_heap():
 
 
 def test_full_sums_in_storing_loops_add_their_terms_apart():
-    # in blocks, each block's terms in a loop of loads alone
+    # in blocks, each block's terms in a loop of loads alone; a named dim's loop is cut
+    # into chunks by its size (graphc.codegen.parallel), each chunk's partial combined in order
     x = gc.input("x", shape=("N",))
     f = gc.compile([x], [gc.sum(gc.exp(x)), gc.exp(x)])
+    launch = ("""\
+    if n >= 131072:  # enough work for threads (graphc.codegen.parallel.min_parallel)
+        run_chunks(kernel_chunk, chunks, (x, exp1, sum2_parts, n, chunks,))  # the chunks on graphc's loop threads
+    else:
+        for c in range(chunks):
+            kernel_chunk(x, exp1, sum2_parts, n, chunks, c)
+""" if parallel.available() else """\
+    for c in range(chunks):
+        kernel_chunk(x, exp1, sum2_parts, n, chunks, c)
+""")
     assert f.source[f.source.index("@numba"):] == """\
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def kernel_chunk(x_whole, exp1_whole, lo, hi):
-    # elements [lo, hi) of the fused loop %1, %2 of kernel
+def kernel_chunk(x_whole, exp1_whole, sum2_parts, n, chunks, c):
+    # chunk c of chunks of n elements of the fused loop %1, %2 of kernel
+    lo = c * n // chunks  # chunk c of chunks: cut by the size alone
+    hi = (c + 1) * n // chunks
     sum2_chunk = 0.0
     sum2_terms = np.empty(1024, dtype=np.float64)
     for block in range(lo, hi, 1024):
@@ -64,7 +78,7 @@ def kernel_chunk(x_whole, exp1_whole, lo, hi):
             sum2_terms[i0] = exp1_e  # %2 = sum %1: a term
         for j in range(length):
             sum2_chunk += sum2_terms[j]  # %2 = sum %1: its terms, in order
-    return (sum2_chunk, )
+    sum2_parts[c] = sum2_chunk
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -74,8 +88,11 @@ def kernel(x):
     n = N
     sum2 = 0.0  # %2 = sum %1
     exp1 = np.empty(N, dtype=np.float64)
-    sum2_part, = kernel_chunk(x, exp1, 0, n)
-    sum2 += sum2_part  # %2 = sum %1
+    chunks = max(1, n // 65536)  # fixed by the size, not by the thread count
+    sum2_parts = np.empty(chunks, dtype=np.float64)
+""" + launch + """\
+    for c in range(chunks):
+        sum2 += sum2_parts[c]  # %2 = sum %1
     return (sum2, exp1,)
 """
     v = np.linspace(-1, 1, 2500)  # three blocks, the last one short

@@ -18,6 +18,18 @@ linked, so kernels stay disk-cacheable. Where NumPy's OpenBLAS cannot be found (
 built against another BLAS), the same symbols point at a Numba ``cfunc`` that forwards
 to SciPy's BLAS (``numba_xxgemm``): the kernels' machine code is the same either way,
 and ``LIBRARY`` says which one runs.
+
+A small gemm runs on one BLAS thread (``SERIAL_WORK``): split across the pool, its
+caller waits for a worker thread, and when another process holds the other core the
+wait is a scheduler time slice, a hundred times the gemm itself (W1's 64x1000x100
+gemm: 0.3 ms on one thread, 80 ms median on two, measured with the machine's two
+cores shared by several busy processes). OpenBLAS has no per-call thread count (its
+``openblas_set_num_threads_local`` is process-wide in pthreads builds), so the kernel
+sets the pool to one thread around the call and back to the count of graphc's thread
+policy (``set_blas_threads``, ``graphc.runtime.threads``). The pool is NumPy's: a
+NumPy product that another thread starts meanwhile runs on one thread too (slower,
+never wrong), and the count graphc restores is gc.set_threads', not one set behind
+graphc's back.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 _ORDER_COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS enums
+SERIAL_WORK = 1 << 24  # m * n * k below which a gemm runs on one BLAS thread (~0.5 ms on one core)
 _PREFIXES = ("scipy_", "")  # NumPy >= 2 wheels prefix their OpenBLAS symbols with scipy_
 
 
@@ -88,16 +101,30 @@ def _scipy_forwarder(kind: str, dtype: types.Type) -> int:
     return numba.cfunc(_cblas_gemm_type(dtype), nopython=True)(forward).address
 
 
+_POOL = ctypes.c_int32(1)  # the pool's count under graphc's policy: what a small gemm restores
+_SERIAL = ctypes.c_int64(SERIAL_WORK)  # the kernels read it on every gemm (set_serial_work)
+_KEEP = ctypes.CFUNCTYPE(None, ctypes.c_int)(lambda n: None)  # a pool graphc cannot resize: left alone
+
+
 def _register() -> tuple[str, ctypes.CDLL | None]:
     found = _numpy_openblas()
+    resize = ctypes.cast(_KEEP, ctypes.c_void_p).value
     if found is not None:
         path, lib, addresses = found
         library = f"NumPy's OpenBLAS ({os.path.basename(path)})"
+        for prefix in _PREFIXES:
+            setter = getattr(lib, f"{prefix}openblas_set_num_threads64_", None)
+            if setter is not None:
+                resize = ctypes.cast(setter, ctypes.c_void_p).value
+                break
     else:
         lib, addresses = None, {k: _scipy_forwarder(k, t) for k, t in (("d", types.float64), ("s", types.float32))}
         library = "SciPy's BLAS through Numba's numba_xxgemm (NumPy has no bundled OpenBLAS here)"
     for kind, address in addresses.items():
         llvm.add_symbol(f"graphc_cblas_{kind}gemm", address)
+    llvm.add_symbol("graphc_blas_resize", resize)
+    llvm.add_symbol("graphc_blas_pool", ctypes.addressof(_POOL))
+    llvm.add_symbol("graphc_blas_serial_work", ctypes.addressof(_SERIAL))
     return library, lib
 
 
@@ -116,21 +143,36 @@ def blas_threads() -> int | None:
 
 def set_blas_threads(n: int) -> bool:
     """Set the thread count of the BLAS pool the kernels call (NumPy's: it is shared with
-    the program's NumPy code). False where graphc cannot set it."""
+    the program's NumPy code), the count their large gemms use. False where graphc
+    cannot set it."""
     for prefix in _PREFIXES:
         set_ = getattr(_LIB, f"{prefix}openblas_set_num_threads64_", None) if _LIB is not None else None
         if set_ is not None:
             set_.argtypes = [ctypes.c_int]
             set_(n)
+            _POOL.value = n
             return True
     return False
+
+
+def set_serial_work(work: int) -> None:
+    """Run the kernels' gemms of m * n * k below ``work`` on one BLAS thread (default
+    SERIAL_WORK; 0: every gemm on the pool, a huge number: none)."""
+    _SERIAL.value = work
+
+
+def keep_blas_threads() -> None:
+    """Take the pool's current thread count as the one small gemms restore (see the
+    module docstring), when graphc leaves the count as it found it."""
+    _POOL.value = blas_threads() or 1
 
 
 _I32, _I64, _VOIDP = ir.IntType(32), ir.IntType(64), ir.IntType(8).as_pointer()
 
 
 def _gemm_codegen(kind: str, with_beta: bool):
-    """The LLVM of one CBLAS gemm call: alpha 1, and beta 0 or the call's own ``beta``."""
+    """The LLVM of one CBLAS gemm call: alpha 1, and beta 0 or the call's own ``beta``;
+    below the serial work, the pool shrunk to one thread around it."""
 
     def codegen(context, builder, sig, args):
         ta, tb, mm, nn, kk, va, la, vb, lb, *rest = args
@@ -148,8 +190,20 @@ def _gemm_codegen(kind: str, with_beta: bool):
         cblas = ir.FunctionType(ir.VoidType(), [_I32, _I32, _I32, _I64, _I64, _I64, scalar, _VOIDP, _I64, _VOIDP,
                                                 _I64, scalar, _VOIDP, _I64])
         fn = cgutils.get_or_insert_function(builder.module, cblas, f"graphc_cblas_{kind}gemm")
+        resize = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [_I32]),
+                                                "graphc_blas_resize")
+        pool, least = (builder.module.globals.get(name) or ir.GlobalVariable(builder.module, t, name)
+                       for name, t in (("graphc_blas_pool", _I32), ("graphc_blas_serial_work", _I64)))
+        work = builder.mul(builder.mul(ints[0], ints[1]), ints[2])
+        threads = builder.load(pool)
+        serial = builder.and_(builder.icmp_signed("<", work, builder.load(least)),
+                              builder.icmp_signed(">", threads, ir.Constant(_I32, 1)))
+        with builder.if_then(serial):  # a small gemm on one BLAS thread (the module docstring)
+            builder.call(resize, [ir.Constant(_I32, 1)])
         builder.call(fn, [ir.Constant(_I32, _ORDER_COL_MAJOR), *codes, *ints[:3], ir.Constant(scalar, 1.0),
                           pointers[0], ints[3], pointers[1], ints[4], beta, pointers[2], ints[5]])
+        with builder.if_then(serial):
+            builder.call(resize, [threads])
         return context.get_dummy_value()
 
     return codegen
@@ -169,7 +223,7 @@ def gemm_call(typingctx, transa, transb, m, n, k, a, lda, b, ldb, c, ldc):
     """Column-major c = op(a) @ op(b) (BLAS's own argument order; ``trans*`` are CBLAS's
     codes, 111 for no transpose and 112 for transpose), with alpha 1 and beta 0, in the
     arrays' dtype (float32 or float64). The arrays are arguments, so they stay alive
-    until gemm returns."""
+    until gemm returns. Below SERIAL_WORK, on one BLAS thread (see the module docstring)."""
     kind = _gemm_kind(a, b, c)
     if kind is None:
         return None

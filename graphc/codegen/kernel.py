@@ -83,7 +83,7 @@ class KernelWriter(LoopWriter):
                 self.step(step.node)
         results = ", ".join(self.value(o).expr for o in spec.outputs)
         self.emit(f"return ({results},)")
-        header = [JIT.format(parallel=", parallel=True" if self.parallel else ""),
+        header = [JIT,
                   f"def {spec.name}({', '.join(names)}):"]
         helpers = [line for h in self.helpers for line in (*h, "", "")]
         return helpers + header + self.lines
@@ -173,6 +173,8 @@ def generate(kernels: Sequence[KernelSpec], ids: dict[Node, int] | None = None) 
         names = sorted(i for i in imports if home[i] is module)
         if names:
             head.append(f"from {module.__name__} import {', '.join(names)}")
+    if "start_launcher" in imports:  # before any kernel links to it (graphc.codegen.parallel)
+        head.append("start_launcher()  # the chunk launcher that run_chunks calls: compiled once, cached by Numba")
     if externals:  # the fingerprint puts the function's code in the file's name (its cache key)
         head.append("from graphc.ir.op import lookup")
         for function, op in sorted(externals.items()):

@@ -37,12 +37,14 @@ class LoopWriter(Writer):
         # call. So the loop stores the reduction's terms, and a loop of loads alone (one
         # order for a given size) combines them. A flat or 1-D loop does it in blocks of
         # TERMS_BLOCK elements in a chunk helper (a small buffer: no fresh pages per call);
-        # a nested one stores all its terms. A long loop (see long_loop) needs none of it:
-        # the check can only fail for arrays closer together than a few vectors, and its
-        # arrays are each hundreds of kilobytes long.
+        # a nested one stores all its terms. A long loop of a fixed size (see long_loop)
+        # needs none of it: the check can only fail for arrays closer together than a few
+        # vectors, and its arrays are each hundreds of kilobytes long. One over a named dim
+        # may be short: its chunks keep the blocks.
         long = (flat or len(shape) == 1) and self.long_loop(loop)
         stores = any(lookup(m.op).kind != "reduce" for m in loop.stores)
-        apart = [] if long or not stores else [r for r in reductions if len(r.attrs["axes"]) == len(shape)]
+        fixed = all(isinstance(d, int) for d in shape)
+        apart = [] if (long and fixed) or not stores else [r for r in reductions if len(r.attrs["axes"]) == len(shape)]
         self.terms = {r: self.namer.fresh(f"{self.base(r)}_terms") for r in apart}
         chunked = long or ((flat or len(shape) == 1) and bool(apart))
         index = self.loop_header(shape, flat, loads, chunked)
@@ -94,34 +96,36 @@ class LoopWriter(Writer):
 
     # -- long loops on several threads (graphc.codegen.parallel) -----------------------
     def long_loop(self, loop: Loop) -> bool:
-        """Whether a loop is split across threads: when its size is fixed and its work
-        (elements x per-element cost) long enough to repay Numba's parfor pipeline,
-        which costs ~1.5 s more compile time per kernel (measured on W2). A loop over
-        a named dim stays serial: the cost would land on every graph with a batch
-        dim, however short its calls."""
+        """Whether a (1-D or flat) loop is cut into chunks that may run on threads: a loop
+        over a named dim always (whether its chunks run on threads is decided at run time
+        from its size, see chunked_loop), one of a fixed size when it is long enough
+        (graphc.codegen.parallel.min_parallel)."""
         from graphc.codegen import parallel
 
         if not all(isinstance(d, int) for d in loop.shape):
-            return False
-        size = math.prod(loop.shape)  # type: ignore[arg-type]
-        cost = sum(lookup(m.op).cost for m in loop.members)
-        return size >= parallel.MIN_ELEMENTS and size * cost >= parallel.MIN_WORK
+            return True
+        return math.prod(loop.shape) >= parallel.min_parallel(self.loop_cost(loop))  # type: ignore[arg-type]
+
+    @staticmethod
+    def loop_cost(loop: Loop) -> int:
+        """A loop's work per element: its members' Op.cost."""
+        return sum(lookup(m.op).cost for m in loop.members)
 
     def chunked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str, long: bool) -> None:
-        """The loop body becomes a helper function over a range [lo, hi) that returns its
-        partial reductions. For a long loop the kernel calls it once per chunk under
-        numba.prange, one chunk per thread, and combines the partials in chunk order, so
-        results do not depend on which thread ran which chunk. The chunks depend on the
-        loop's size only: without threads (graphc.codegen.parallel.available) the same
-        chunks run in a plain loop, so the bits are the same. Another loop (one whose
-        full reductions are combined apart in blocks, see loop) is one call over [0, n)."""
+        """The loop body becomes a helper function over a range of elements. For a long
+        loop (see long_loop) the range is chunk ``c`` of ``chunks``, cut by the loop's
+        size alone, and the helper stores its partial reductions in ``parts[c]``; the
+        kernel runs the chunks through graphc.codegen.parallel.run_chunks (on threads)
+        when the loop is long enough, else in a plain loop, and combines the partials in
+        chunk order: the bits do not depend on which thread ran which chunk, nor on
+        whether threads ran at all. Another loop (one whose full reductions are combined
+        apart in blocks, see loop) is one call over [0, n) that returns its reductions."""
         from graphc.codegen import parallel
 
-        if long:
-            self.parallel = parallel.available()
         helper = self.namer.fresh(f"{self.spec.name}_chunk")
         count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
         local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
+        parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions} if long else {}
         # its parameters: the scalars it reads, the arrays it reads whole (broadcast ones,
         # read at index 0) and the arrays it walks (read or written at the loop index)
         loads = [(u, self.value(u)) for u in loop.loads()]
@@ -136,6 +140,9 @@ class LoopWriter(Writer):
         whole = {a: self.namer.fresh(f"{a}_whole") for a in dict.fromkeys(walked)}
         # the body, written into the helper's lines
         kernel_lines, self.lines = self.lines, []
+        if long:
+            self.emit(f"{lo} = {c} * n // {count}  # chunk {c} of {count}: cut by the size alone")
+            self.emit(f"{hi} = ({c} + 1) * n // {count}")
         # the chunk's (or block's) own views, indexed from 0: Numba then knows no index is
         # negative (x[i] for i in range(lo, hi) checks i < 0 on every element, and
         # vectorizes worse)
@@ -155,30 +162,50 @@ class LoopWriter(Writer):
         self.loop_body(loop, stored, local, [i], flat, depth + 1)
         if self.terms:
             self.combine_terms(local, length, depth)
-        self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
+        if long:
+            for r in loop.reductions:
+                self.emit(f"{parts[r]}[{c}] = {local[r]}")
+        else:
+            self.emit(f"return ({''.join(f'{local[r]}, ' for r in loop.reductions)})")
         body, self.lines = self.lines, kernel_lines
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         signature = [whole.get(p, p) for p in params]
-        self.helpers.append([f"{JIT.format(parallel='')}",
-                             f"def {helper}({', '.join([*signature, lo, hi])}):",
-                             f"    # elements [{lo}, {hi}) of the fused loop {members} of {self.spec.name}", *body])
-        call = f"{helper}({', '.join(params)}, "
-        results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
-        unpack = f"{', '.join(results)}, = " if results else ""
+        what = f"chunk {c} of {count} of n elements" if long else f"elements [{lo}, {hi})"
+        tail = [*parts.values(), "n", count, c] if long else [lo, hi]
+        self.helpers.append([JIT, f"def {helper}({', '.join([*signature, *tail])}):",
+                             f"    # {what} of the fused loop {members} of {self.spec.name}", *body])
         if not long:  # one call
-            self.emit(f"{unpack}{call}0, n)")
+            results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
+            unpack = f"{', '.join(results)}, = " if results else ""
+            self.emit(f"{unpack}{helper}({', '.join(params)}, 0, n)")
             for r, part in zip(loop.reductions, results):
                 self.accumulate(r, part, stored[r], loop.shape, ["0"], flat, 1)
             return
-        size = math.prod(loop.shape)  # type: ignore[arg-type]
-        self.emit(f"{count} = {parallel.chunks(size)}  # fixed by the size, not by the thread count")
-        parts = {r: self.namer.fresh(f"{stored[r]}_parts") for r in loop.reductions}
+        fixed = all(isinstance(d, int) for d in loop.shape)
+        if fixed:
+            size = str(parallel.chunk_count(math.prod(loop.shape)))  # type: ignore[arg-type]
+        else:
+            size = f"max(1, n // {parallel.CHUNK_ELEMENTS})"
+        self.emit(f"{count} = {size}  # fixed by the size, not by the thread count")
         for r in loop.reductions:
             self.emit(f"{parts[r]} = np.empty({count}, dtype={self.np_dtype(r)})")
-        self.emit(f"for {c} in {'numba.prange' if self.parallel else 'range'}({count}):")
-        self.emit(f"{unpack}{call}{c} * n // {count}, ({c} + 1) * n // {count})", 2)
-        for r, part in zip(loop.reductions, results):
-            self.emit(f"{parts[r]}[{c}] = {part}", 2)
+        args = ", ".join([*params, *parts.values(), "n", count])
+        serial = [f"for {c} in range({count}):", f"    {helper}({args}, {c})"]
+        if parallel.available():
+            self.imports.update(("run_chunks", "start_launcher"))
+            threaded = f"run_chunks({helper}, {count}, ({args},))  # the chunks on graphc's loop threads"
+            if fixed:  # long_loop checked the size
+                self.emit(threaded)
+            else:
+                least = parallel.min_parallel(self.loop_cost(loop))
+                self.emit(f"if n >= {least}:  # enough work for threads (graphc.codegen.parallel.min_parallel)")
+                self.emit(threaded, 2)
+                self.emit("else:")
+                for line in serial:
+                    self.emit(line, 2)
+        else:
+            for line in serial:
+                self.emit(line)
         for r in loop.reductions:
             self.emit(f"for {c} in range({count}):")
             self.accumulate(r, f"{parts[r]}[{c}]", stored[r], loop.shape, [c], flat, 2)

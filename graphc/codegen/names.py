@@ -18,7 +18,8 @@ import re
 from types import ModuleType
 
 # the modules generated code imports helpers from (errors: raised by checks in lowerings)
-HELPER_MODULES = ("graphc.codegen.blas", "graphc.codegen.views", "graphc.codegen.vecmath", "graphc.errors")
+HELPER_MODULES = ("graphc.codegen.blas", "graphc.codegen.parallel", "graphc.codegen.views", "graphc.codegen.vecmath",
+                  "graphc.errors")
 MAX_LENGTH = 40  # of a generated name's stem: a listing stays readable, LLVM's symbols short
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from graphc.codegen.kernel import KernelSpec
 
 SUFFIX = {"float64": "f64", "float32": "f32"}
-JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reassoc", "contract"}}{parallel})'
+JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})'
 
 
 def literal(value: object, dtype: np.dtype) -> str:
@@ -75,7 +75,6 @@ class Writer:
         self.lines: list[str] = []
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
-        self.parallel = False  # a loop is split across threads: the kernel needs parallel=True
         self.terms: dict[Node, str] = {}  # full reductions of the current loop combined apart (LoopWriter.loop)
         self.externals: dict[str, str] = {}  # ops' Numba functions the kernel calls, by module-level name
 
