@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from types import CodeType
 
 from graphc.codegen.loops import LoopWriter
+from graphc.codegen.memory import ALIGN, MemoryPlan, Slot, view_chain
 from graphc.codegen.names import helper_modules, is_plain
-from graphc.codegen.writer import JIT, ScalarCtx, Value
+from graphc.codegen.writer import JIT, ScalarCtx, Value, slot_token
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
@@ -38,6 +39,9 @@ class KernelSpec:
     dim_params: list[str] = field(default_factory=list)  # named dims passed as ints (no param has them)
     constants: list[Node] = field(default_factory=list)  # array constants, appended to params
     fuse: bool = True  # the fusion pass: elementwise chains share loops
+    workspace: bool = True  # intermediates from a workspace by a memory plan (graphc.codegen.memory)
+    memory: MemoryPlan | None = None  # the plan, once written, if any buffer is planned: the kernel then
+    # takes the workspace as its last parameter and returns it (grown if it was too small) last
 
 
 class KernelWriter(LoopWriter):
@@ -76,17 +80,65 @@ class KernelWriter(LoopWriter):
         for d in self.dims:
             if not is_plain(d):
                 self.emit(f"# {self.dims[d]}: the named dim {d!r}")
-        for step in schedule(spec.outputs, params, spec.fuse):
+        for o in spec.outputs:  # what a result may be: never a buffer of the workspace
+            self.escaping.update(view_chain(o))
+        plan_at = len(self.lines)
+        last: dict[Node, int] = {}  # the last step reading each node (or a view of it)
+        for t, step in enumerate(schedule(spec.outputs, params, spec.fuse)):
+            self.at = t
+            self.holder = None if isinstance(step, Loop) else step.node
+            for read in (step.loads() if isinstance(step, Loop) else step.node.inputs):
+                for n in view_chain(read):
+                    last[n] = t
             if isinstance(step, Loop):
                 self.loop(step)
             else:
                 self.step(step.node)
-        results = ", ".join(self.value(o).expr for o in spec.outputs)
-        self.emit(f"return ({results},)")
+        results = [self.value(o).expr for o in spec.outputs]
+        if self.plan is not None and self.plan.buffers:
+            names.append(self.ws)
+            results.append(self.ws)
+            self.lines[plan_at:plan_at] = self.plan_lines(last)
+        self.emit(f"return ({', '.join(results)},)")
         header = [JIT.format(parallel=", parallel=True" if self.parallel else ""),
                   f"def {spec.name}({', '.join(names)}):"]
         helpers = [line for h in self.helpers for line in (*h, "", "")]
         return helpers + header + self.lines
+
+    def plan_lines(self, last: dict[Node, int]) -> list[str]:
+        """Make the memory plan (its buffers' lifetimes end at their holders' last reads)
+        and write it: the listing as comments, each slot's offset, and the workspace
+        grown when this call needs more than it holds. The buffers' lines get their
+        slots' offsets."""
+        plan = self.plan
+        assert plan is not None
+        for b in plan.buffers:
+            holder = self.buffer_of[b]
+            b.last = max(b.first, last.get(holder, b.first)) if holder is not None else b.first
+        plan.assign()
+        self.spec.memory = plan
+        offsets = [self.namer.fresh(f"{self.ws}_{k}") for k in range(len(plan.slots))]
+        for k, b in enumerate(plan.buffers):
+            token = slot_token(k)
+            self.lines = [line.replace(token, offsets[b.slot]) for line in self.lines]
+        lines = [f"# {line}" for line in plan.listing()]
+        at = "0"
+        for k, slot in enumerate(plan.slots):
+            lines.append(f"{offsets[k]} = {at}  # slot {k}")
+            size = self.slot_size(slot)
+            at = f"{offsets[k]} + {size}"
+        need = self.namer.fresh(f"{self.ws}_size")
+        lines.append(f"{need} = {at} + {ALIGN - 1}  # and room to start on a {ALIGN}-byte boundary")
+        lines.append(f"if {self.ws}.shape[0] < {need}:  # too small for these sizes: grown, and kept by the caller")
+        lines.append(f"    {self.ws} = np.empty({need}, dtype=np.uint8)")
+        return ["    " + line for line in lines]
+
+    def slot_size(self, slot: Slot) -> str:
+        """A slot's bytes in the kernel: its size rounded up to a multiple of ALIGN."""
+        if not slot.names:
+            return str(-(-slot.coef // ALIGN) * ALIGN)
+        product = " * ".join([*(self.dims[n] for n in slot.names), str(slot.coef)])
+        return f"({product})" if slot.coef % ALIGN == 0 else f"(({product} + {ALIGN - 1}) // {ALIGN} * {ALIGN})"
 
 
     # -- steps outside loops --------------------------------------------------------

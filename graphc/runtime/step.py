@@ -26,6 +26,7 @@ from graphc.passes.partition import partition
 from graphc.runtime.arguments import Signature, as_argument
 from graphc.runtime.caller import as_kernel_arguments, owner
 from graphc.runtime.compiled import load_kernels
+from graphc.runtime.workspace import Memory, Workspaces
 
 
 class Tape:
@@ -45,7 +46,8 @@ class GradStep:
     """``gc.compile_grad(loss, inputs, wrt)``: ``forward``, ``backward`` and both at once."""
 
     def __init__(self, loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True, passes: object = "all", allow_input_downcast: bool = False) -> None:
+                 cache: bool = True, passes: object = "all", allow_input_downcast: bool = False,
+                 workspace: bool = True) -> None:
         if backend not in ("numba", "interpret"):
             raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
         self.backend = backend
@@ -65,9 +67,11 @@ class GradStep:
         # backward params: the tape, the upstream gradient, and named dims no tape array carries
         carried = {d for t in (*p.tape, self.upstream) for d in t.shape if isinstance(d, str)}
         self.dim_params = [d for d in self.signature.dim_names if d not in carried]
-        fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen)
+        # the tape is among the forward kernel's outputs: never in the workspace
+        fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen,
+                         workspace=workspace)
         bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params,
-                         fuse="fusion" in chosen)
+                         fuse="fusion" in chosen, workspace=workspace)
         self.specs = [fwd, bwd]
         # a tape keeps its own copy of the caller's arrays (and of views of them): changing
         # an argument in place between forward and backward cannot change the gradients
@@ -83,10 +87,18 @@ class GradStep:
             self._forward, self._backward = entries["forward"], entries["backward"]
             self._fconsts = tuple(c.attrs["value"] for c in fwd.constants)
             self._bconsts = tuple(c.attrs["value"] for c in bwd.constants)
+            # the two kernels share each thread's workspace (graphc.runtime.workspace)
+            self._spaces = Workspaces()
+            self._fspace, self._bspace = fwd.memory is not None, bwd.memory is not None
+            self.memory = Memory({"forward": fwd.memory, "backward": bwd.memory}, p.tape, self.signature.fixed,
+                                 release=self._release, current=lambda: self._spaces.ws)
         else:
             self.source = None
             self._fplan = plan(p.forward_outputs, self.inputs)
             self._bplan = plan(p.backward_outputs, [*p.tape, self.upstream])
+
+    def _release(self) -> None:
+        self._spaces = Workspaces()
 
     def show(self) -> str:
         """The optimized graph, split into the forward and backward kernels with the tape
@@ -111,7 +123,10 @@ class GradStep:
             return loss, Tape(self, tuple(_kept(values[t], k) for t, k in zip(p.tape, self._keep)), dims)
         arrays, dims = self.signature.check(args, kwargs)
         kargs = as_kernel_arguments(arrays)
-        results = self._forward(*kargs, *self._fconsts)
+        if self._fspace:
+            *results, self._spaces.ws = self._forward(*kargs, *self._fconsts, self._spaces.ws)
+        else:
+            results = self._forward(*kargs, *self._fconsts)
         by_node = dict(zip(self.inputs, kargs))
         by_node.update(zip(p.forward_outputs, results))
         saved = tuple(_contiguous(_kept(by_node[t], k)) for t, k in zip(p.tape, self._keep))
@@ -141,7 +156,10 @@ class GradStep:
         else:
             dims = [tape.dims[d] for d in self.dim_params]
             (seed,) = as_kernel_arguments([seed])
-            grads = self._backward(*tape.values, seed, *dims, *self._bconsts)
+            if self._bspace:
+                *grads, self._spaces.ws = self._backward(*tape.values, seed, *dims, *self._bconsts, self._spaces.ws)
+            else:
+                grads = self._backward(*tape.values, seed, *dims, *self._bconsts)
         grads = tuple(_as_array(g, n) for g, n in zip(grads, self.partition.backward_outputs))
         return grads[0] if self.single else grads
 
