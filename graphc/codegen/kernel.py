@@ -120,7 +120,8 @@ class KernelWriter(LoopWriter):
         offsets = [self.namer.fresh(f"{self.ws}_{k}") for k in range(len(plan.slots))]
         for k, b in enumerate(plan.buffers):
             token = slot_token(k)
-            self.lines = [line.replace(token, offsets[b.slot]) for line in self.lines]
+            at = f"{offsets[b.slot]} + {b.offset}" if b.offset else offsets[b.slot]
+            self.lines = [line.replace(token, at) for line in self.lines]
         lines = [f"# {line}" for line in plan.listing()]
         at = "0"
         for k, slot in enumerate(plan.slots):

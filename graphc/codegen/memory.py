@@ -3,11 +3,14 @@
 The kernel's steps (graphc.passes.fusion.schedule) run in order; an intermediate's
 buffer is live from the step that allocates it to the last step that reads it or a
 view of it (``Writer`` records both as it writes the kernel). Buffers whose lifetimes
-do not overlap share a *slot*; slots are laid end to end in one uint8 workspace, each
-starting on a 64-byte boundary. A buffer's size is a product of named dims and a
-number (``N*512`` elements of 8 bytes), so a slot only holds buffers of sizes in the
-same named dims, and its size is the largest coefficient: offsets stay a sum of
-monomials that the kernel computes from the call's dims.
+do not overlap may take the same bytes. Buffers of a fixed size all go in one *slot*,
+each at an offset packed greedily (largest first, each at the lowest offset clear of
+the buffers live at the same time): the slot is then as large as the most bytes live
+at once, or close. A buffer sized by named dims (``N*512`` elements of 8 bytes) has a
+size known only at run time: it shares a slot with buffers of sizes in the same named
+dims whose lifetimes ended before it starts, the slot as large as its largest, so
+that offsets stay sums of monomials the kernel computes from the call's dims. Slots
+are laid end to end in one uint8 workspace, each starting on a 64-byte boundary.
 
 What is never planned (``Writer.alloc`` decides): a buffer an output may be (the
 output itself, or what it is a view of), which is a fresh ``np.empty`` so that every
@@ -69,6 +72,7 @@ class Buffer:
     first: int
     last: int = -1
     slot: int = -1
+    offset: int = 0  # bytes from its slot's start (buffers of fixed size share one slot at several offsets)
 
     @property
     def bytes(self) -> tuple[int, tuple[str, ...]]:
@@ -103,12 +107,32 @@ class MemoryPlan:
     slots: list[Slot] = field(default_factory=list)
 
     def assign(self) -> None:
-        """Give each buffer a slot, in the order they are allocated: a slot of the same
-        named dims that is free by then (its buffers' lifetimes all ended), the closest
-        in size, else a new one."""
+        """Place each buffer. Those of a fixed size share one slot, at offsets packed
+        greedily, largest first: each goes at the lowest offset (a multiple of 64) clear
+        of the buffers already placed whose lifetimes overlap its own. Those sized by
+        named dims, in the order they are allocated, take a slot of the same named dims
+        that is free by then (its buffers' lifetimes all ended), the closest in size,
+        else a new one."""
         self.slots = []
+        fixed = [b for b in self.buffers if not b.bytes[1]]
+        if fixed:
+            self.slots.append(Slot((), 0))
+        for b in sorted(fixed, key=lambda b: (-b.bytes[0], b.first)):
+            size = _round(b.bytes[0])
+            taken = sorted((o.offset, o.offset + _round(o.bytes[0])) for o in self.slots[0].members
+                           if o.first <= b.last and b.first <= o.last)
+            at = 0
+            for start, end in taken:
+                if at + size <= start:
+                    break
+                at = max(at, end)
+            b.offset, b.slot = at, 0
+            self.slots[0].members.append(b)
+            self.slots[0].coef = max(self.slots[0].coef, at + size)
         for b in sorted(self.buffers, key=lambda b: b.first):
             coef, names = b.bytes
+            if not names:
+                continue
             free = [s for s in self.slots if s.names == names and s.free_after < b.first]
             if free:
                 slot = min(free, key=lambda s: abs(s.coef - coef))
@@ -142,7 +166,8 @@ class MemoryPlan:
         lines = [f"memory plan: {len(self.buffers)} intermediates in {len(self.slots)} slots of the workspace "
                  f"(this thread's, kept between calls; each slot 64-byte aligned): {self.formula()} bytes"]
         for k, s in enumerate(self.slots):
-            who = ", ".join(f"{b.label} (steps {b.first}-{b.last})" for b in s.members)
+            who = ", ".join(f"{b.label}{f' at +{b.offset}' if s.names == () else ''} (steps {b.first}-{b.last})"
+                            for b in sorted(s.members, key=lambda b: (b.first, b.offset)))
             lines.append(f"  slot {k}, {s.text()} bytes: {who}")
         return lines
 
