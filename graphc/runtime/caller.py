@@ -9,6 +9,8 @@ the full checks (raising the errors that name the argument) and converts what ca
 converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed) and
 takes arguments by input name. Results the kernel may share with its arguments, its
 constants or another result are copied (``borrowed``): every array returned is fresh.
+A kernel with a memory plan also takes the calling thread's workspace and hands it
+back (graphc.runtime.workspace); no result is ever in it.
 
 Both paths call the kernel's compiled entry point, not its Numba dispatcher: the
 dispatcher types every argument again to pick an overload (~0.3 µs), while the entry

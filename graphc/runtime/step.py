@@ -2,8 +2,10 @@
 
 ``forward`` computes the loss and returns a ``Tape`` holding exactly the values the
 backward kernel needs (chosen by the min-cut partition); ``backward`` consumes a tape
-and the upstream gradient. A tape belongs to its call: there is no state in the step
-object, so tapes from several calls can be used in any order and from several threads.
+and the upstream gradient. A tape belongs to its call: the step object holds no state
+but each thread's workspace (graphc.runtime.workspace), which no tape refers to (the
+tape's values are the forward kernel's results, never in the workspace), so tapes from
+several calls can be used in any order and from several threads.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class GradStep:
             self.source = None
             self._fplan = plan(p.forward_outputs, self.inputs)
             self._bplan = plan(p.backward_outputs, [*p.tape, self.upstream])
+            self.memory = Memory({}, p.tape, self.signature.fixed, release=lambda: None, current=lambda: None)
 
     def _release(self) -> None:
         self._spaces = Workspaces()
