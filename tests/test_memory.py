@@ -229,3 +229,13 @@ def test_workspace_views_start_on_64_byte_boundaries():
         first, second, total = addresses(ws)
         assert first % 64 == 0 and second == first + 64 and total == 13.0
         assert ws.ctypes.data <= first < ws.ctypes.data + 64
+
+
+def test_an_interpreted_step_reports_the_same_tape():
+    inputs, loss = _chain()
+    compiled = gc.compile_grad(loss, inputs, inputs[1:])
+    interpreted = gc.compile_grad(loss, inputs, inputs[1:], backend="interpret")
+    assert interpreted.memory.tape == compiled.memory.tape
+    _, tape = interpreted.forward(*_args(4))
+    assert interpreted.memory.bytes(N=4) == {"workspace": 0, "tape": sum(
+        v.nbytes for v in tape.values if isinstance(v, np.ndarray))}
