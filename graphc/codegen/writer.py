@@ -138,7 +138,9 @@ class Writer:
     def buffer(self, shape: Shape, node: Node, holder: Node | None = None) -> str:
         """A flat uninitialized array of ``shape``'s size and ``node``'s dtype, that holds
         (part of) the value of ``holder`` (default: the current step's node; None in a
-        loop: scratch of this step alone). From the workspace when the kernel has a memory
+        loop: scratch of this step alone). A step's buffers all live as long as its node's
+        value: its value may be a view of any of them (a reshape of a copy made
+        contiguous). From the workspace when the kernel has a memory
         plan and the value cannot be an output's; else np.empty of a flat size (Numba
         compiles np.empty's implementation once per argument type, and every tuple rank
         is another)."""
