@@ -63,8 +63,8 @@ def _check_disjoint(plan, dims: dict[str, int]) -> None:
 
 
 def test_fixed_sizes_pack_into_the_most_bytes_live_at_once():
-    x = gc.input("x", shape=(32, 24))
-    w1, w2 = gc.input("w1", shape=(24, 40)), gc.input("w2", shape=(40, 8))
+    x = gc.input("x", shape=(128, 24))
+    w1, w2 = gc.input("w1", shape=(24, 160)), gc.input("w2", shape=(160, 8))
     h = gc.relu(x @ w1)
     loss = gc.sum(gc.tanh(h @ w2) ** 2) + gc.sum(gc.exp(-h))
     f = gc.compile([x, w1, w2], [loss, *gc.grad(loss, [x, w1, w2])])
@@ -75,7 +75,7 @@ def test_fixed_sizes_pack_into_the_most_bytes_live_at_once():
     assert len(plan.slots) == 1 and max(live) <= f.memory.bytes()["workspace"] < sum(
         int(np.prod(b.shape)) * b.itemsize for b in plan.buffers)
     rng = np.random.default_rng(3)
-    args = rng.standard_normal((32, 24)), rng.standard_normal((24, 40)) / 5, rng.standard_normal((40, 8)) / 6
+    args = rng.standard_normal((128, 24)), rng.standard_normal((24, 160)) / 5, rng.standard_normal((160, 8)) / 12
     fresh = gc.compile([x, w1, w2], [loss, *gc.grad(loss, [x, w1, w2])], workspace=False)
     for _ in range(2):
         for a, b in zip(f(*args), fresh(*args)):
@@ -202,6 +202,15 @@ def test_without_the_workspace_each_intermediate_is_fresh():
     f = gc.compile(inputs, loss, workspace=False)
     assert "memory plan" not in f.source and "workspace_view" not in f.source
     assert f.memory.workspace == "0" and f.memory.bytes() == {"workspace": 0}
+
+
+def test_a_kernel_with_small_fixed_intermediates_takes_no_workspace():
+    x = gc.input("x", shape=(8, 6))
+    w = gc.input("w", shape=(6, 4))
+    loss = gc.sum(gc.tanh(x @ w) @ w.T)
+    f = gc.compile([x, w], [loss, *gc.grad(loss, [x, w])])
+    assert f.memory.plans == {"kernel": None} and "workspace_view" not in f.source
+    assert "np.empty(8 * 4, dtype=np.float64)" in f.source
 
 
 def test_a_kernel_with_nothing_to_plan_takes_no_workspace():

@@ -28,6 +28,10 @@ from graphc.ir.op import lookup
 from graphc.ir.shapes import dim_names
 from graphc.passes.fusion import Loop, schedule
 
+# bytes: a kernel whose intermediates all have fixed sizes adding up to less allocates them
+# per call (small np.empty calls cost less than passing a workspace in and out, ~0.25 µs)
+SMALL = 64 * 1024
+
 
 @dataclass
 class KernelSpec:
@@ -96,9 +100,10 @@ class KernelWriter(LoopWriter):
                 self.step(step.node)
         results = [self.value(o).expr for o in spec.outputs]
         if self.plan is not None and self.plan.buffers:
+            self.lines[plan_at:plan_at] = self.plan_lines(last)
+        if self.ws:
             names.append(self.ws)
             results.append(self.ws)
-            self.lines[plan_at:plan_at] = self.plan_lines(last)
         self.emit(f"return ({', '.join(results)},)")
         header = [JIT.format(parallel=", parallel=True" if self.parallel else ""),
                   f"def {spec.name}({', '.join(names)}):"]
@@ -112,16 +117,24 @@ class KernelWriter(LoopWriter):
         slots' offsets."""
         plan = self.plan
         assert plan is not None
+        if all(not b.bytes[1] for b in plan.buffers) and sum(b.bytes[0] for b in plan.buffers) < SMALL:
+            for k, (size, dtype) in enumerate(self.planned):  # np.empty costs less than passing a workspace
+                self.lines = [line.replace(slot_token(k), f"np.empty({size}, dtype={dtype})") for line in self.lines]
+            self.plan = None
+            return []
         for b in plan.buffers:
             holder = self.buffer_of[b]
             b.last = max(b.first, last.get(holder, b.first)) if holder is not None else b.first
         plan.assign()
         self.spec.memory = plan
+        self.ws = self.namer.fresh("ws")
+        self.imports.add("workspace_view")
         offsets = [self.namer.fresh(f"{self.ws}_{k}") for k in range(len(plan.slots))]
         for k, b in enumerate(plan.buffers):
-            token = slot_token(k)
             at = f"{offsets[b.slot]} + {b.offset}" if b.offset else offsets[b.slot]
-            self.lines = [line.replace(token, at) for line in self.lines]
+            size, dtype = self.planned[k]
+            view = f"workspace_view({self.ws}, {at}, {size}, {dtype})"
+            self.lines = [line.replace(slot_token(k), view) for line in self.lines]
         lines = [f"# {line}" for line in plan.listing()]
         at = "0"
         for k, slot in enumerate(plan.slots):

@@ -12,9 +12,11 @@ dims whose lifetimes ended before it starts, the slot as large as its largest, s
 that offsets stay sums of monomials the kernel computes from the call's dims. Slots
 are laid end to end in one uint8 workspace, each starting on a 64-byte boundary.
 
-What is never planned (``Writer.alloc`` decides): a buffer an output may be (the
+What is never planned (``Writer.buffer`` decides): a buffer an output may be (the
 output itself, or what it is a view of), which is a fresh ``np.empty`` so that every
-array returned is the caller's own.
+array returned is the caller's own. A kernel whose planned buffers all have fixed
+sizes adding up to less than graphc.codegen.kernel.SMALL gets no plan: a few small
+``np.empty`` cost less than passing a workspace in and out.
 
 The workspace is passed in and handed back by the kernel, grown when a call needs
 more (graphc.runtime.caller keeps one per thread and per compiled function).

@@ -29,9 +29,9 @@ JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"reas
 
 
 def slot_token(k: int) -> str:
-    """Where the byte offset of planned buffer ``k`` goes in a line, until the plan is made
-    (``KernelWriter`` replaces it with its slot's offset variable)."""
-    return f"@slot{k}@"
+    """Where planned buffer ``k``'s allocation goes in a line until the plan is made
+    (``KernelWriter.plan_lines`` replaces it with a view of the workspace, or np.empty)."""
+    return f"@buffer{k}@"
 
 
 def literal(value: object, dtype: np.dtype) -> str:
@@ -92,7 +92,8 @@ class Writer:
         self.at = 0  # the index of the step being written, in the schedule
         self.holder: Node | None = None  # the node whose value the current step's buffers hold
         self.buffer_of: dict[Buffer, Node | None] = {}
-        self.ws = ""  # the workspace parameter's name, once a buffer is planned
+        self.planned: list[tuple[str, str]] = []  # each planned buffer's size and dtype, in the kernel
+        self.ws = ""  # the workspace parameter's name, once the plan is made
 
     # -- naming -------------------------------------------------------------------
     def base(self, node: Node) -> str:
@@ -149,13 +150,11 @@ class Writer:
         if self.plan is None or holder in self.escaping:
             return f"np.empty({size}, dtype={self.np_dtype(node)})"
         label = f"%{self.ids[holder]} {holder.op}" if holder is not None else "scratch"
-        if not self.ws:
-            self.ws = self.namer.fresh("ws")
         b = Buffer(label, shape, node.dtype.itemsize, self.at)
         self.buffer_of[b] = holder
         self.plan.buffers.append(b)
-        return f"{self.helper('workspace_view')}({self.ws}, {slot_token(len(self.plan.buffers) - 1)}, {size}, " \
-               f"{self.np_dtype(node)})"
+        self.planned.append((size, self.np_dtype(node)))
+        return slot_token(len(self.plan.buffers) - 1)
 
     def nested_loops(self, shape: Shape) -> list[str]:
         """``for i0 in range(d0): for i1 in ...`` over ``shape`` (the body goes at depth
