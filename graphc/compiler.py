@@ -13,7 +13,8 @@ BACKENDS = ("numba", "interpret")
 
 
 def compile(inputs: Sequence[Node], outputs: Sequence[Node] | Node, backend: str = "numba",  # noqa: A001
-            cache: bool = True, passes: str | Sequence[str] = "all", allow_input_downcast: bool = False):
+            cache: bool = True, passes: str | Sequence[str] = "all", allow_input_downcast: bool = False,
+            workspace: bool = True):
     """A function of ``inputs`` returning ``outputs`` (a tuple, or one array for one node).
 
     backend "numba" (default) generates and jits one kernel; "interpret" evaluates the
@@ -23,6 +24,9 @@ def compile(inputs: Sequence[Node], outputs: Sequence[Node] | Node, backend: str
     Arguments are converted to the inputs' dtypes where no value can change (lists, int
     data for a float input, float32 data for float64); ``allow_input_downcast=True``
     converts lossy ones too (float64 data for a float32 input), which otherwise raise.
+    ``workspace`` (numba backend): intermediates live in a workspace kept per thread
+    between calls, sharing buffers where their lifetimes allow (``f.memory`` reports its
+    bytes; ``f.source`` lists the plan); False allocates each one afresh per call.
     """
     chosen = select(passes)
     if backend == "interpret":
@@ -30,19 +34,22 @@ def compile(inputs: Sequence[Node], outputs: Sequence[Node] | Node, backend: str
     if backend == "numba":
         from graphc.runtime.compiled import Compiled
 
-        return Compiled(inputs, outputs, cache=cache, passes=chosen, allow_input_downcast=allow_input_downcast)
+        return Compiled(inputs, outputs, cache=cache, passes=chosen, allow_input_downcast=allow_input_downcast,
+                        workspace=workspace)
     raise GraphError(f"compile: unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
 
 
 def compile_grad(loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True, passes: str | Sequence[str] = "all", allow_input_downcast: bool = False):
+                 cache: bool = True, passes: str | Sequence[str] = "all", allow_input_downcast: bool = False,
+                 workspace: bool = True):
     """The lecture's forward()/backward(dout) pair for ``loss`` (a scalar, or any array
-    whose upstream gradient backward takes): see graphc.runtime.step. ``passes`` and
-    ``allow_input_downcast`` as for ``gc.compile``."""
+    whose upstream gradient backward takes): see graphc.runtime.step. ``passes``,
+    ``allow_input_downcast`` and ``workspace`` as for ``gc.compile`` (the two kernels
+    share a thread's workspace; a tape is never in it)."""
     from graphc.runtime.step import GradStep
 
     return GradStep(loss, inputs, wrt, backend=backend, cache=cache, passes=select(passes, "compile_grad"),
-                    allow_input_downcast=allow_input_downcast)
+                    allow_input_downcast=allow_input_downcast, workspace=workspace)
 
 
 def warm_up() -> None:

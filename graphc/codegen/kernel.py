@@ -19,13 +19,18 @@ from dataclasses import dataclass, field
 from types import CodeType
 
 from graphc.codegen.loops import LoopWriter
+from graphc.codegen.memory import ALIGN, MemoryPlan, Slot, view_chain
 from graphc.codegen.names import helper_modules, is_plain
-from graphc.codegen.writer import JIT, ScalarCtx, Value
+from graphc.codegen.writer import JIT, ScalarCtx, Value, slot_token
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.ir.shapes import dim_names
 from graphc.passes.fusion import Loop, schedule
+
+# bytes: a kernel whose intermediates all have fixed sizes adding up to less allocates them
+# per call (small np.empty calls cost less than passing a workspace in and out, ~0.25 µs)
+SMALL = 64 * 1024
 
 
 @dataclass
@@ -38,6 +43,9 @@ class KernelSpec:
     dim_params: list[str] = field(default_factory=list)  # named dims passed as ints (no param has them)
     constants: list[Node] = field(default_factory=list)  # array constants, appended to params
     fuse: bool = True  # the fusion pass: elementwise chains share loops
+    workspace: bool = True  # intermediates from a workspace by a memory plan (graphc.codegen.memory)
+    memory: MemoryPlan | None = None  # the plan, once written, if any buffer is planned: the kernel then
+    # takes the workspace as its last parameter and returns it (grown if it was too small) last
 
 
 class KernelWriter(LoopWriter):
@@ -76,17 +84,75 @@ class KernelWriter(LoopWriter):
         for d in self.dims:
             if not is_plain(d):
                 self.emit(f"# {self.dims[d]}: the named dim {d!r}")
-        for step in schedule(spec.outputs, params, spec.fuse):
+        for o in spec.outputs:  # what a result may be: never a buffer of the workspace
+            self.escaping.update(view_chain(o))
+        plan_at = len(self.lines)
+        last: dict[Node, int] = {}  # the last step reading each node (or a view of it)
+        for t, step in enumerate(schedule(spec.outputs, params, spec.fuse)):
+            self.at = t
+            self.holder = None if isinstance(step, Loop) else step.node
+            for read in (step.loads() if isinstance(step, Loop) else step.node.inputs):
+                for n in view_chain(read):
+                    last[n] = t
             if isinstance(step, Loop):
                 self.loop(step)
             else:
                 self.step(step.node)
-        results = ", ".join(self.value(o).expr for o in spec.outputs)
-        self.emit(f"return ({results},)")
+        results = [self.value(o).expr for o in spec.outputs]
+        if self.plan is not None and self.plan.buffers:
+            self.lines[plan_at:plan_at] = self.plan_lines(last)
+        if self.ws:
+            names.append(self.ws)
+            results.append(self.ws)
+        self.emit(f"return ({', '.join(results)},)")
         header = [JIT,
                   f"def {spec.name}({', '.join(names)}):"]
         helpers = [line for h in self.helpers for line in (*h, "", "")]
         return helpers + header + self.lines
+
+    def plan_lines(self, last: dict[Node, int]) -> list[str]:
+        """Make the memory plan (its buffers' lifetimes end at their holders' last reads)
+        and write it: the listing as comments, each slot's offset, and the workspace
+        grown when this call needs more than it holds. The buffers' lines get their
+        slots' offsets."""
+        plan = self.plan
+        assert plan is not None
+        if all(not b.bytes[1] for b in plan.buffers) and sum(b.bytes[0] for b in plan.buffers) < SMALL:
+            for k, (size, dtype) in enumerate(self.planned):  # np.empty costs less than passing a workspace
+                self.lines = [line.replace(slot_token(k), f"np.empty({size}, dtype={dtype})") for line in self.lines]
+            self.plan = None
+            return []
+        for b in plan.buffers:
+            holder = self.buffer_of[b]
+            b.last = max(b.first, last.get(holder, b.first)) if holder is not None else b.first
+        plan.assign()
+        self.spec.memory = plan
+        self.ws = self.namer.fresh("ws")
+        self.imports.add("workspace_view")
+        offsets = [self.namer.fresh(f"{self.ws}_{k}") for k in range(len(plan.slots))]
+        for k, b in enumerate(plan.buffers):
+            at = f"{offsets[b.slot]} + {b.offset}" if b.offset else offsets[b.slot]
+            size, dtype = self.planned[k]
+            view = f"workspace_view({self.ws}, {at}, {size}, {dtype})"
+            self.lines = [line.replace(slot_token(k), view) for line in self.lines]
+        lines = [f"# {line}" for line in plan.listing()]
+        at = "0"
+        for k, slot in enumerate(plan.slots):
+            lines.append(f"{offsets[k]} = {at}  # slot {k}")
+            size = self.slot_size(slot)
+            at = f"{offsets[k]} + {size}"
+        need = self.namer.fresh(f"{self.ws}_size")
+        lines.append(f"{need} = {at} + {ALIGN - 1}  # and room to start on a {ALIGN}-byte boundary")
+        lines.append(f"if {self.ws}.shape[0] < {need}:  # too small for these sizes: grown, and kept by the caller")
+        lines.append(f"    {self.ws} = np.empty({need}, dtype=np.uint8)")
+        return ["    " + line for line in lines]
+
+    def slot_size(self, slot: Slot) -> str:
+        """A slot's bytes in the kernel: its size rounded up to a multiple of ALIGN."""
+        if not slot.names:
+            return str(-(-slot.coef // ALIGN) * ALIGN)
+        product = " * ".join([*(self.dims[n] for n in slot.names), str(slot.coef)])
+        return f"({product})" if slot.coef % ALIGN == 0 else f"(({product} + {ALIGN - 1}) // {ALIGN} * {ALIGN})"
 
 
     # -- steps outside loops --------------------------------------------------------

@@ -55,13 +55,13 @@ class LoopWriter(Writer):
             if m not in stored:
                 stored[m] = self.namer.fresh(self.base(m))
                 target = self.flat_name(stored[m]) if flat else stored[m]
-                allocation = f"np.empty(n, dtype={self.np_dtype(m)})" if flat else self.alloc(shape, m)
+                allocation = self.buffer(shape, m, m) if flat else self.alloc(shape, m, m)
                 self.prologue([f"{target} = {allocation}"])
         if chunked:
             self.chunked_loop(loop, stored, flat, index[0], long)
         else:
             size = self.size_expr(shape)
-            self.prologue([f"{t} = np.empty({size}, dtype={self.np_dtype(r)})" for r, t in self.terms.items()])
+            self.prologue([f"{t} = {self.buffer(shape, r)}" for r, t in self.terms.items()])  # scratch
             accumulators = {r: stored[r] for r in reductions}
             self.loop_body(loop, stored, accumulators, index, flat, 1 + (1 if flat else len(shape)))
             self.combine_terms(accumulators, size, 1)
@@ -251,7 +251,7 @@ class LoopWriter(Writer):
         if len(r.attrs["axes"]) == r.inputs[0].ndim:
             lines = [f"{name} = {identity}"]  # a full reduction accumulates in a scalar
         else:
-            lines = self.filled(name, r.shape, r, identity)
+            lines = self.filled(name, r.shape, r, identity, holder=r)
         lines[0] += f"  # {self.comment(r)}"
         self.prologue(lines)
 
@@ -281,7 +281,7 @@ class LoopWriter(Writer):
             full = len(m.attrs["axes"]) == m.inputs[0].ndim
             if full and m.shape != ():  # keepdims: the scalar total as an array of ones' shape
                 kept = self.namer.fresh(f"{name}_kept")
-                for line in self.filled(kept, m.shape, m, name):
+                for line in self.filled(kept, m.shape, m, name, holder=m):
                     self.emit(line)
                 name = kept
         elif flat:

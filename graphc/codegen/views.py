@@ -88,3 +88,38 @@ def permuted_view(typingctx, a, axes):
                      [strides[k] for k in order])
 
     return result(a, axes), codegen
+
+
+ALIGN = 64  # bytes: a workspace buffer starts on a cache line (and on any vector's alignment)
+
+
+@intrinsic
+def workspace_view(typingctx, ws, offset, count, dtype):
+    """``count`` elements of ``dtype`` (``np.float64``, ...) at byte ``offset`` past the
+    first 64-byte boundary of the uint8 workspace ``ws``, as a 1-D C array holding a
+    reference to ``ws`` (graphc.codegen.memory plans the offsets; the kernel checked
+    that ``ws`` holds ALIGN - 1 + offset + count * itemsize bytes)."""
+    if not (isinstance(ws, types.Array) and ws.dtype == types.uint8 and ws.ndim == 1 and ws.layout == "C"):
+        return None
+    if not (isinstance(offset, types.Integer) and isinstance(count, types.Integer)
+            and isinstance(dtype, types.NumberClass)):
+        return None
+    result = types.Array(dtype.instance_type, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        dst = make_array(sig.return_type)(context, builder)
+        intp = context.get_value_type(types.intp)
+        address = builder.ptrtoint(src.data, intp)
+        aligned = builder.and_(builder.add(address, intp(ALIGN - 1)), intp(-ALIGN))
+        at = builder.add(aligned, context.cast(builder, args[1], sig.args[1], types.intp))
+        item = context.get_data_type(sig.return_type.dtype)
+        data = builder.inttoptr(at, item.as_pointer())
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(item))
+        n = context.cast(builder, args[2], sig.args[2], types.intp)
+        populate_array(dst, data=data, shape=cgutils.pack_array(builder, [n]),
+                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=itemsize,
+                       meminfo=src.meminfo, parent=None)
+        return impl_ret_borrowed(context, builder, sig.return_type, dst._getvalue())
+
+    return result(ws, offset, count, dtype), codegen

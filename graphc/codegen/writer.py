@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from graphc.codegen.memory import Buffer, MemoryPlan
 from graphc.codegen.names import Namer, is_plain
 from graphc.ir.node import Node
 from graphc.ir.numbering import of_text
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 
 SUFFIX = {"float64": "f64", "float32": "f32"}
 JIT = '@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})'
+
+
+def slot_token(k: int) -> str:
+    """Where planned buffer ``k``'s allocation goes in a line until the plan is made
+    (``KernelWriter.plan_lines`` replaces it with a view of the workspace, or np.empty)."""
+    return f"@buffer{k}@"
 
 
 def literal(value: object, dtype: np.dtype) -> str:
@@ -77,6 +84,15 @@ class Writer:
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.terms: dict[Node, str] = {}  # full reductions of the current loop combined apart (LoopWriter.loop)
         self.externals: dict[str, str] = {}  # ops' Numba functions the kernel calls, by module-level name
+        # the memory plan (graphc.codegen.memory): buffers from the workspace, but never
+        # one an output may be (``escaping``: the outputs and what they are views of)
+        self.plan: MemoryPlan | None = MemoryPlan() if spec.workspace else None
+        self.escaping: set[Node] = set()
+        self.at = 0  # the index of the step being written, in the schedule
+        self.holder: Node | None = None  # the node whose value the current step's buffers hold
+        self.buffer_of: dict[Buffer, Node | None] = {}
+        self.planned: list[tuple[str, str]] = []  # each planned buffer's size and dtype, in the kernel
+        self.ws = ""  # the workspace parameter's name, once the plan is made
 
     # -- naming -------------------------------------------------------------------
     def base(self, node: Node) -> str:
@@ -113,12 +129,31 @@ class Writer:
     def size_expr(self, shape: Shape) -> str:
         return " * ".join(self.dim(d) for d in shape) or "1"
 
-    def alloc(self, shape: Shape, node: Node) -> str:
-        """An uninitialized array. Always np.empty of a flat size (viewed with its shape):
-        Numba compiles np.empty's implementation once per argument type, and every tuple
-        rank is another."""
-        flat = f"np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})"
+    def alloc(self, shape: Shape, node: Node, holder: Node | None = None) -> str:
+        """An uninitialized array of ``shape`` and ``node``'s dtype: a flat buffer (see
+        ``buffer``) viewed with its shape."""
+        flat = self.buffer(shape, node, holder)
         return flat if len(shape) == 1 else self.shaped(flat, shape)
+
+    def buffer(self, shape: Shape, node: Node, holder: Node | None = None) -> str:
+        """A flat uninitialized array of ``shape``'s size and ``node``'s dtype, that holds
+        (part of) the value of ``holder`` (default: the current step's node; None in a
+        loop: scratch of this step alone). A step's buffers all live as long as its node's
+        value: its value may be a view of any of them (a reshape of a copy made
+        contiguous). From the workspace when the kernel has a memory
+        plan and the value cannot be an output's; else np.empty of a flat size (Numba
+        compiles np.empty's implementation once per argument type, and every tuple rank
+        is another)."""
+        holder = holder if holder is not None else self.holder
+        size = self.size_expr(shape)
+        if self.plan is None or holder in self.escaping:
+            return f"np.empty({size}, dtype={self.np_dtype(node)})"
+        label = f"%{self.ids[holder]} {holder.op}" if holder is not None else "scratch"
+        b = Buffer(label, shape, node.dtype.itemsize, self.at)
+        self.buffer_of[b] = holder
+        self.plan.buffers.append(b)
+        self.planned.append((size, self.np_dtype(node)))
+        return slot_token(len(self.plan.buffers) - 1)
 
     def nested_loops(self, shape: Shape) -> list[str]:
         """``for i0 in range(d0): for i1 in ...`` over ``shape`` (the body goes at depth
@@ -156,11 +191,12 @@ class Writer:
         for k, line in enumerate(self.filled(name, shape, node, value)):
             self.emit(line + (note if k == 0 else ""))
 
-    def filled(self, name: str, shape: Shape, node: Node, value: str) -> list[str]:
+    def filled(self, name: str, shape: Shape, node: Node, value: str, holder: Node | None = None) -> list[str]:
         """Statements making ``name`` an array of ``shape`` filled with ``value`` (a loop:
-        np.full and np.zeros would each compile an implementation of their own)."""
+        np.full and np.zeros would each compile an implementation of their own); its
+        buffer holds ``holder``'s value (see ``buffer``)."""
         flat = name if len(shape) == 1 else self.namer.fresh(f"{name}_flat")
-        lines = [f"{flat} = np.empty({self.size_expr(shape)}, dtype={self.np_dtype(node)})",
+        lines = [f"{flat} = {self.buffer(shape, node, holder)}",
                  f"for i in range({self.size_expr(shape)}):", f"    {flat}[i] = {value}"]
         if flat != name:
             lines.append(f"{name} = {self.shaped(flat, shape)}")

@@ -9,6 +9,8 @@ the full checks (raising the errors that name the argument) and converts what ca
 converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed) and
 takes arguments by input name. Results the kernel may share with its arguments, its
 constants or another result are copied (``borrowed``): every array returned is fresh.
+A kernel with a memory plan also takes the calling thread's workspace and hands it
+back (graphc.runtime.workspace); no result is ever in it.
 
 Both paths call the kernel's compiled entry point, not its Numba dispatcher: the
 dispatcher types every argument again to pick an overload (~0.3 µs), while the entry
@@ -22,10 +24,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from graphc.codegen.memory import view_chain
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Prod
 from graphc.runtime.arguments import Signature
+from graphc.runtime.workspace import Workspaces
 
 
 def kernel_arguments(signature: Signature, args: tuple, kwargs: dict[str, object]) -> list:
@@ -43,9 +47,7 @@ def as_kernel_arguments(arrays: Sequence[np.ndarray]) -> list:
 def owner(node: Node) -> Node:
     """The node whose memory ``node``'s array may be: itself, or what it is a view of (a
     kernel's view ops, kind "view", return views of their operand where they can)."""
-    while lookup(node.op).kind == "view":
-        node = node.inputs[0]
-    return node
+    return view_chain(node)[-1]
 
 
 def borrowed(nodes: Sequence[Node]) -> list[bool]:
@@ -109,8 +111,11 @@ def _tuple(items: list[str]) -> str:
 
 
 def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.ndarray],
-                outputs: Sequence[Node], single: bool) -> Callable:
-    """A function with the signature's parameters that checks, calls and returns."""
+                outputs: Sequence[Node], single: bool, workspace: bool = False) -> Callable:
+    """A function with the signature's parameters that checks, calls and returns. With
+    ``workspace`` (the kernel has a memory plan) it passes the calling thread's workspace
+    last and keeps the one the kernel hands back (graphc.runtime.workspace); the
+    function's globals hold them as ``_spaces``."""
     names = [f"a{k}" for k in range(len(signature.inputs))]
     env: dict = {"_ndarray": np.ndarray, "_kernel": kernel, "_signature": signature,
                  "_convert": kernel_arguments}
@@ -118,6 +123,11 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
     for k, c in enumerate(constants):
         env[f"_c{k}"] = c
         consts.append(f"_c{k}")
+    keep = []
+    if workspace:
+        env["_spaces"] = Workspaces()
+        consts.append("_spaces.ws")
+        keep = ["_spaces.ws = _w"]
     conds: list[str] = []
     first_axis: dict[str, str] = {}
     for node, arg in zip(signature.inputs, names):
@@ -134,7 +144,7 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
             results.append(f"_sc{k}(r{k})")
         else:
             results.append(f"r{k}.copy()" if copy else f"r{k}")
-    unpack = ", ".join(f"r{k}" for k in range(len(outputs))) + ","  # the kernel returns a tuple
+    unpack = ", ".join([*(f"r{k}" for k in range(len(outputs))), *(["_w"] if workspace else [])]) + ","
     ret = results[0] if single else _tuple(results)
     indent = "    " if names else ""
     source = "\n".join([
@@ -142,8 +152,10 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
         f"    if len(args) == {len(names)} and not kwargs:",
         *([f"        {', '.join(names)}, = args", f"        if {' and '.join(conds)}:"] if names else []),
         f"{indent}        {unpack} = _kernel({', '.join([*names, *consts])})",
+        *(f"{indent}        {line}" for line in keep),
         f"{indent}        return {ret}",
         f"    {unpack} = _kernel({', '.join(['*_convert(_signature, args, kwargs)', *consts])})",
+        *(f"    {line}" for line in keep),
         f"    return {ret}",
     ])
     exec(compile(source, f"<graphc caller {signature.fname}>", "exec"), env)

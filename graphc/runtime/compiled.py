@@ -20,6 +20,7 @@ from graphc.runtime import cache as disk
 from graphc.runtime import threads
 from graphc.runtime.arguments import Signature
 from graphc.runtime.caller import make_caller
+from graphc.runtime.workspace import Memory, Workspaces
 
 
 def start_numba() -> None:
@@ -61,6 +62,8 @@ def _compile_all(module: disk.Kernels, specs: Sequence[KernelSpec]) -> dict[str,
         types = [_numba_type(p) for p in spec.params]
         types += [numba.int64] * len(spec.dim_params)
         types += [numba.typeof(c.attrs["value"]) for c in spec.constants]
+        if spec.memory is not None:  # the workspace
+            types.append(numba.types.Array(numba.uint8, 1, "C"))
         entries[spec.name] = getattr(module, spec.name).compile(tuple(types))
     return entries
 
@@ -72,7 +75,9 @@ def _numba_type(node: Node) -> numba.types.Type:
 
 
 class Compiled:
-    """``gc.compile(inputs, outputs)`` with the Numba backend. ``f.source`` is the kernel."""
+    """``gc.compile(inputs, outputs)`` with the Numba backend. ``f.source`` is the kernel
+    (its memory plan listed in comments at its top); ``f.memory`` what its calls take
+    (graphc.runtime.workspace)."""
 
     backend = "numba"
     # f(...) goes straight to the generated caller: a property made of C callables adds
@@ -80,7 +85,7 @@ class Compiled:
     __call__ = property(attrgetter("_call"))
 
     def __init__(self, inputs: Sequence[Node], outputs: Sequence[Node] | Node, cache: bool = True,
-                 passes: object = "all", allow_input_downcast: bool = False) -> None:
+                 passes: object = "all", allow_input_downcast: bool = False, workspace: bool = True) -> None:
         self.single = isinstance(outputs, Node)
         self.outputs = (outputs,) if self.single else node_list(outputs, "the outputs")
         self.inputs = node_list(inputs, "the inputs")
@@ -92,7 +97,8 @@ class Compiled:
         self.passes = PassLog(chosen, Numbering(self.outputs))
         self.optimized = optimize(self.outputs, passes=chosen, log=self.passes)
         passes_done = perf_counter()
-        spec = KernelSpec("kernel", list(self.inputs), self.optimized, fuse="fusion" in chosen)
+        spec = KernelSpec("kernel", list(self.inputs), self.optimized, fuse="fusion" in chosen,
+                          workspace=workspace)
         self.specs = [spec]
         self.source = generate([spec], self.passes.numbering.restrict(order(self.optimized)))
         codegen = perf_counter()
@@ -104,7 +110,11 @@ class Compiled:
         self.kernel = module.kernel
         constants = [c.attrs["value"] for c in spec.constants]
         self._call: Callable = make_caller(self.signature, entries["kernel"], constants, self.optimized,
-                                           self.single)
+                                           self.single, workspace=spec.memory is not None)
+        env = self._call.__globals__  # the caller's: its workspaces are env["_spaces"] (if it has any)
+        self.memory = Memory({"kernel": spec.memory}, (), self.signature.fixed,
+                             release=lambda: env.__setitem__("_spaces", Workspaces()) if "_spaces" in env else None,
+                             current=lambda: env["_spaces"].ws if "_spaces" in env else None)
 
     def show(self) -> str:
         """The optimized graph the kernel computes, numbered as ``gc.show`` numbers the

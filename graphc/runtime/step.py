@@ -2,8 +2,10 @@
 
 ``forward`` computes the loss and returns a ``Tape`` holding exactly the values the
 backward kernel needs (chosen by the min-cut partition); ``backward`` consumes a tape
-and the upstream gradient. A tape belongs to its call: there is no state in the step
-object, so tapes from several calls can be used in any order and from several threads.
+and the upstream gradient. A tape belongs to its call: the step object holds no state
+but each thread's workspace (graphc.runtime.workspace), which no tape refers to (the
+tape's values are the forward kernel's results, never in the workspace), so tapes from
+several calls can be used in any order and from several threads.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from graphc.passes.partition import partition
 from graphc.runtime.arguments import Signature, as_argument
 from graphc.runtime.caller import as_kernel_arguments, owner
 from graphc.runtime.compiled import load_kernels
+from graphc.runtime.workspace import Memory, Workspaces
 
 
 class Tape:
@@ -45,7 +48,8 @@ class GradStep:
     """``gc.compile_grad(loss, inputs, wrt)``: ``forward``, ``backward`` and both at once."""
 
     def __init__(self, loss: Node, inputs: Sequence[Node], wrt: Sequence[Node], backend: str = "numba",
-                 cache: bool = True, passes: object = "all", allow_input_downcast: bool = False) -> None:
+                 cache: bool = True, passes: object = "all", allow_input_downcast: bool = False,
+                 workspace: bool = True) -> None:
         if backend not in ("numba", "interpret"):
             raise GraphError(f"compile_grad: unknown backend {backend!r}: expected 'numba' or 'interpret'")
         self.backend = backend
@@ -65,9 +69,11 @@ class GradStep:
         # backward params: the tape, the upstream gradient, and named dims no tape array carries
         carried = {d for t in (*p.tape, self.upstream) for d in t.shape if isinstance(d, str)}
         self.dim_params = [d for d in self.signature.dim_names if d not in carried]
-        fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen)
+        # the tape is among the forward kernel's outputs: never in the workspace
+        fwd = KernelSpec("forward", list(self.inputs), p.forward_outputs, fuse="fusion" in chosen,
+                         workspace=workspace)
         bwd = KernelSpec("backward", [*p.tape, self.upstream], p.backward_outputs, self.dim_params,
-                         fuse="fusion" in chosen)
+                         fuse="fusion" in chosen, workspace=workspace)
         self.specs = [fwd, bwd]
         # a tape keeps its own copy of the caller's arrays (and of views of them): changing
         # an argument in place between forward and backward cannot change the gradients
@@ -83,10 +89,19 @@ class GradStep:
             self._forward, self._backward = entries["forward"], entries["backward"]
             self._fconsts = tuple(c.attrs["value"] for c in fwd.constants)
             self._bconsts = tuple(c.attrs["value"] for c in bwd.constants)
+            # the two kernels share each thread's workspace (graphc.runtime.workspace)
+            self._spaces = Workspaces()
+            self._fspace, self._bspace = fwd.memory is not None, bwd.memory is not None
+            self.memory = Memory({"forward": fwd.memory, "backward": bwd.memory}, p.tape, self.signature.fixed,
+                                 release=self._release, current=lambda: self._spaces.ws)
         else:
             self.source = None
             self._fplan = plan(p.forward_outputs, self.inputs)
             self._bplan = plan(p.backward_outputs, [*p.tape, self.upstream])
+            self.memory = Memory({}, p.tape, self.signature.fixed, release=lambda: None, current=lambda: None)
+
+    def _release(self) -> None:
+        self._spaces = Workspaces()
 
     def show(self) -> str:
         """The optimized graph, split into the forward and backward kernels with the tape
@@ -111,7 +126,10 @@ class GradStep:
             return loss, Tape(self, tuple(_kept(values[t], k) for t, k in zip(p.tape, self._keep)), dims)
         arrays, dims = self.signature.check(args, kwargs)
         kargs = as_kernel_arguments(arrays)
-        results = self._forward(*kargs, *self._fconsts)
+        if self._fspace:
+            *results, self._spaces.ws = self._forward(*kargs, *self._fconsts, self._spaces.ws)
+        else:
+            results = self._forward(*kargs, *self._fconsts)
         by_node = dict(zip(self.inputs, kargs))
         by_node.update(zip(p.forward_outputs, results))
         saved = tuple(_contiguous(_kept(by_node[t], k)) for t, k in zip(p.tape, self._keep))
@@ -141,7 +159,10 @@ class GradStep:
         else:
             dims = [tape.dims[d] for d in self.dim_params]
             (seed,) = as_kernel_arguments([seed])
-            grads = self._backward(*tape.values, seed, *dims, *self._bconsts)
+            if self._bspace:
+                *grads, self._spaces.ws = self._backward(*tape.values, seed, *dims, *self._bconsts, self._spaces.ws)
+            else:
+                grads = self._backward(*tape.values, seed, *dims, *self._bconsts)
         grads = tuple(_as_array(g, n) for g, n in zip(grads, self.partition.backward_outputs))
         return grads[0] if self.single else grads
 
