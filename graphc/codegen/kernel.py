@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 
-from graphc.codegen.loops import LoopWriter
 from graphc.codegen.names import helper_modules, is_plain
+from graphc.codegen.split import SplitWriter
 from graphc.codegen.writer import JIT, ScalarCtx, Value
 from graphc.ir.graph import order
 from graphc.ir.node import Node
@@ -40,7 +40,7 @@ class KernelSpec:
     fuse: bool = True  # the fusion pass: elementwise chains share loops
 
 
-class KernelWriter(LoopWriter):
+class KernelWriter(SplitWriter):
     """Writes the body of one kernel."""
 
     def write(self) -> list[str]:
@@ -78,14 +78,15 @@ class KernelWriter(LoopWriter):
                 self.emit(f"# {self.dims[d]}: the named dim {d!r}")
         for step in schedule(spec.outputs, params, spec.fuse):
             if isinstance(step, Loop):
-                self.loop(step)
+                if not self.split_loop(step):  # a long loop is split into helpers (graphc.codegen.split)
+                    self.loop(step)
             else:
                 self.step(step.node)
         results = ", ".join(self.value(o).expr for o in spec.outputs)
         self.emit(f"return ({results},)")
         header = [JIT.format(parallel=", parallel=True" if self.parallel else ""),
                   f"def {spec.name}({', '.join(names)}):"]
-        helpers = [line for h in self.helpers for line in (*h, "", "")]
+        helpers = [line for h in [*self.helpers, self.row_table_lines()] if h for line in (*h, "", "")]
         return helpers + header + self.lines
 
 
