@@ -28,6 +28,7 @@ of the lecture circuits) are written as before (graphc.codegen.loops).
 
 from __future__ import annotations
 
+import heapq
 import textwrap
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -158,20 +159,23 @@ class SplitWriter(LoopWriter):
         """Each member a later part reads and the loop does not store: its scratch row
         (the lowest free one of its dtype), and each dtype's scratch array and row count."""
         rows: dict[Node, int] = {}
-        free: dict[object, list[int]] = {}
+        free: dict[object, list[int]] = {}  # heaps of free rows, by dtype
         count: dict[object, int] = {}
+        done: dict[int, list[Node]] = {}  # by part: the members it reads last
+        for m, last in last_reader.items():
+            done.setdefault(last, []).append(m)
         for p, (a, b) in enumerate(ranges):
             for m in members[a:b]:
                 if m in last_reader and m not in stored:
                     pool = free.setdefault(m.dtype, [])
                     if pool:
-                        rows[m] = pool.pop(pool.index(min(pool)))
+                        rows[m] = heapq.heappop(pool)
                     else:
                         rows[m] = count.get(m.dtype, 0)
                         count[m.dtype] = rows[m] + 1
-            for m, last in last_reader.items():
-                if last == p and m in rows:
-                    free[m.dtype].append(rows[m])
+            for m in done.get(p, ()):
+                if m in rows:
+                    heapq.heappush(free[m.dtype], rows[m])
         scratch = {dtype: (self.namer.fresh(f"{self.spec.name}_scratch_{SUFFIX.get(dtype.name, dtype.name)}"), k)
                    for dtype, k in count.items()}
         return rows, scratch
