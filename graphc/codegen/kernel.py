@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 
-from graphc.codegen.loops import LoopWriter
 from graphc.codegen.memory import ALIGN, MemoryPlan, Slot, view_chain
 from graphc.codegen.names import helper_modules, is_plain
+from graphc.codegen.split import SplitWriter
 from graphc.codegen.writer import JIT, ScalarCtx, Value, slot_token
 from graphc.ir.graph import order
 from graphc.ir.node import Node
@@ -48,7 +48,7 @@ class KernelSpec:
     # takes the workspace as its last parameter and returns it (grown if it was too small) last
 
 
-class KernelWriter(LoopWriter):
+class KernelWriter(SplitWriter):
     """Writes the body of one kernel."""
 
     def write(self) -> list[str]:
@@ -95,7 +95,8 @@ class KernelWriter(LoopWriter):
                 for n in view_chain(read):
                     last[n] = t
             if isinstance(step, Loop):
-                self.loop(step)
+                if not self.split_loop(step):  # a long loop is split into helpers (graphc.codegen.split)
+                    self.loop(step)
             else:
                 self.step(step.node)
         results = [self.value(o).expr for o in spec.outputs]
@@ -107,7 +108,7 @@ class KernelWriter(LoopWriter):
         self.emit(f"return ({', '.join(results)},)")
         header = [JIT,
                   f"def {spec.name}({', '.join(names)}):"]
-        helpers = [line for h in self.helpers for line in (*h, "", "")]
+        helpers = [line for h in [*self.helpers, self.row_table_lines()] if h for line in (*h, "", "")]
         return helpers + header + self.lines
 
     def plan_lines(self, last: dict[Node, int]) -> list[str]:

@@ -24,10 +24,7 @@ class LoopWriter(Writer):
         shape = loop.shape
         loads = loop.loads()
         reductions = loop.reductions
-        full = all(len(r.attrs["axes"]) == len(shape) for r in reductions)
-        flat = len(shape) > 1 and full and all(
-            self.value(u).scalar or ((u.shape == shape or _single(u.shape)) and self.value(u).layout == "C")
-            for u in loads)
+        flat = self.flat_loop(loop)
         members = ", ".join(f"%{self.ids[m]}" for m in loop.members)
         self.emit(f"# fused loop over {self.shape_expr(shape)}: {members}")
         # A full reduction in a loop that also stores: LLVM vectorizes such a loop behind a
@@ -67,6 +64,15 @@ class LoopWriter(Writer):
             self.combine_terms(accumulators, size, 1)
         for m in loop.stores:
             self.finish(m, stored[m], flat)
+
+    def flat_loop(self, loop: Loop) -> bool:
+        """Whether a loop of several dims walks its arrays as flat vectors: its reductions
+        are full and it reads scalars and C arrays of its shape (or of one element)."""
+        shape = loop.shape
+        full = all(len(r.attrs["axes"]) == len(shape) for r in loop.reductions)
+        return len(shape) > 1 and full and all(
+            self.value(u).scalar or ((u.shape == shape or _single(u.shape)) and self.value(u).layout == "C")
+            for u in loop.loads())
 
     def loop_body(self, loop: Loop, stored: dict[Node, str], accumulators: dict[Node, str], index: list[str],
                   flat: bool, depth: int) -> None:

@@ -1,0 +1,340 @@
+"""A long fused loop split into bounded helper functions, one helper per distinct part.
+
+Numba's typing and LLVM's optimization take time that grows faster than the size of
+one function, and a fused loop holds a whole elementwise chain and its gradient: a
+chain of 1,000 ops is one loop body of 3,000 statements, where each forward value the
+backward half reads stays live across the body (spilled to the stack: the compiled
+chain ran 4x slower than the interpreter). So a fused loop of more than SPLIT_ABOVE
+members is cut into parts of at most PART_MEMBERS, in the members' order; each part is a
+helper function looping over the elements [lo, hi), and the kernel calls the parts in
+turn, so its main function still reads as the schedule. A value one part computes and
+a later part reads goes through a row of a scratch array (one per dtype, a row reused
+once its last reader has run); the values needed outside the loop are stored as
+before.
+
+A part's code names nothing of the graph: its elements are numbered by position
+(member [k] of the part is ``e{k}``) and its arrays, scalars and scratch rows are
+parameters, so two parts with the same code (a chain repeats its pattern) are one
+helper, compiled once and called many times. The kernel's comment above each call
+lists the nodes the part's members [0], [1], ... compute, and each statement in a part
+names its op, its operands and its gate. Parts are cut where the members' pattern
+repeats (``cuts``), so repeated sub-chains give the same code. A part's scratch rows
+come as a slice of one module-level table of row numbers (int arguments would each be
+a literal type to Numba, which would compile the helper again for every call), and a
+run of calls of one helper that differ only in their rows is a loop in the kernel: a
+chain of 5,000 ops is a handful of helpers and statements. Small loops (every kernel
+of the lecture circuits) are written as before (graphc.codegen.loops).
+"""
+
+from __future__ import annotations
+
+import heapq
+import textwrap
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphc.codegen.loops import TERMS_BLOCK, LoopWriter
+from graphc.codegen.writer import JIT, SUFFIX, ScalarCtx
+from graphc.ir.node import Node
+from graphc.ir.op import lookup
+from graphc.passes.fusion import Loop
+
+SPLIT_ABOVE = 128  # a fused loop of more members is split ...
+PART_MEMBERS = 16  # ... into parts of at most this many
+
+
+def cuts(tokens: Sequence[Hashable], size: int) -> list[tuple[int, int]]:
+    """Consecutive ranges [start, stop) covering ``tokens``, each at most ``size`` long.
+    Where the tokens repeat with a period p from a range's start (for at least half of
+    ``size``), the range is a whole number of periods, so that the next range starts at
+    the same point of the pattern and a run of repeats gives equal ranges."""
+    ranges, start, total = [], 0, len(tokens)
+    while start < total:
+        length = min(size, total - start)
+        for p in range(1, min(size // 2, total - start) + 1):
+            period = tokens[start:start + p]
+            reps = 1
+            while reps < size // p and start + (reps + 1) * p <= total and \
+                    tokens[start + reps * p:start + (reps + 1) * p] == period:
+                reps += 1
+            if 2 * p * reps >= size:
+                length = p * reps
+                break
+        ranges.append((start, start + length))
+        start += length
+    return ranges
+
+
+class SplitWriter(LoopWriter):
+    """Writes a long fused loop as parts (see the module docstring)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.parts: dict[str, str] = {}  # a part's code (its name a placeholder): its helper's name
+        # The scratch rows of every part's call, in call order: a module-level constant the
+        # kernel passes slices of. Passed as int arguments, each row number would be a literal
+        # type to Numba, which compiles a callee anew for each combination of literals.
+        self.row_table: list[int] = []
+        self._row_table_name = ""
+
+    def row_table_name(self) -> str:
+        if not self._row_table_name:
+            self._row_table_name = self.namer.fresh(f"{self.spec.name}_rows")
+        return self._row_table_name
+
+    def row_table_lines(self) -> list[str]:
+        """The module-level row table (see __init__), when a loop was split."""
+        if not self.row_table:
+            return []
+        numbers = textwrap.wrap(", ".join(map(str, self.row_table)), 100)
+        return [f"{self.row_table_name()} = np.array([  # the scratch rows of {self.spec.name}'s parts, in call order",
+                *(f"    {line}" for line in numbers), "], dtype=np.int64)"]
+
+    def split_loop(self, loop: Loop) -> bool:
+        """Write ``loop`` as parts if it has more than SPLIT_ABOVE members and is flat or
+        1-D (one index walks every array); False leaves it to ``LoopWriter.loop``. A loop
+        split across threads (``long_loop``) is not split here."""
+        flat = self.flat_loop(loop)
+        if len(loop.members) <= SPLIT_ABOVE or not (flat or len(loop.shape) == 1) or self.long_loop(loop):
+            return False
+        members = loop.members
+        position = {m: k for k, m in enumerate(members)}
+        tokens = [self._token(m, position) for m in members]
+        ranges = cuts(tokens, PART_MEMBERS)
+        part_of = {m: p for p, (a, b) in enumerate(ranges) for m in members[a:b]}
+        last_reader: dict[Node, int] = {}  # members a later part reads: the last such part
+        for m in members:
+            for u in m.inputs:
+                if u in part_of and part_of[u] != part_of[m]:
+                    last_reader[u] = max(last_reader.get(u, 0), part_of[m])
+        ids = ", ".join(f"%{self.ids[m]}" for m in members)
+        self.emit(f"# fused loop over {self.shape_expr(loop.shape)}, in {len(ranges)} parts "
+                  f"(helpers, one per distinct code): {ids}")
+        self.emit(f"n = {self.size_expr(loop.shape)}")
+        self.alloc_at = len(self.lines)
+        stored: dict[Node, str] = {}
+        for r in loop.reductions:
+            self.init_reduction(r, stored)
+        arrays: dict[Node, str] = {}  # what a part reads or writes at the loop index, by node
+        for m in loop.stores:
+            if m not in stored:
+                stored[m] = self.namer.fresh(self.base(m))
+                arrays[m] = self.flat_name(stored[m]) if flat else stored[m]
+                self.emit(f"{arrays[m]} = np.empty(n, dtype={self.np_dtype(m)})")
+        for u in loop.loads():
+            v = self.value(u)
+            if not v.scalar:
+                arrays[u] = self.flat_name(v.expr) if flat else v.expr
+                if flat:
+                    self.emit(f"{arrays[u]} = {self.flat(v.expr)}")
+        rows, scratch = self._rows(ranges, members, part_of, last_reader, stored)
+        for dtype, (name, count) in scratch.items():
+            node = next(m for m in rows if m.dtype == dtype)
+            empty = f"np.empty({count} * n, dtype={self.np_dtype(node)})"
+            self.emit(f"{name} = {self.helper('shaped_view')}({empty}, ({count}, n))  "
+                      f"# {count} rows for values that pass from one part to a later one")
+        self.terms = {}
+        self._calls(loop, [self._part(loop, members[a:b], arrays, rows, scratch) for a, b in ranges], stored, flat)
+        for m in loop.stores:
+            self.finish(m, stored[m], flat)
+        return True
+
+    def _token(self, m: Node, position: dict[Node, int]) -> tuple:
+        """What a member's statement in a part depends on: its op, attributes, dtype and
+        gate, and for each operand a member's distance back, a literal, or a load."""
+        operands = []
+        for u in m.inputs:
+            if u in position and position[m] - position[u] <= PART_MEMBERS:
+                operands.append(position[m] - position[u])
+            elif u not in position and self.value(u).scalar:
+                operands.append(self.value(u).expr)
+            else:
+                operands.append(None)
+        return (m.op, repr(m.attrs), m.dtype.name, m.pattern, tuple(operands))
+
+    def _rows(self, ranges: list[tuple[int, int]], members: list[Node], part_of: dict[Node, int],
+              last_reader: dict[Node, int], stored: dict[Node, str]
+              ) -> tuple[dict[Node, int], dict[object, tuple[str, int]]]:
+        """Each member a later part reads and the loop does not store: its scratch row
+        (the lowest free one of its dtype), and each dtype's scratch array and row count."""
+        rows: dict[Node, int] = {}
+        free: dict[object, list[int]] = {}  # heaps of free rows, by dtype
+        count: dict[object, int] = {}
+        done: dict[int, list[Node]] = {}  # by part: the members it reads last
+        for m, last in last_reader.items():
+            done.setdefault(last, []).append(m)
+        for p, (a, b) in enumerate(ranges):
+            for m in members[a:b]:
+                if m in last_reader and m not in stored:
+                    pool = free.setdefault(m.dtype, [])
+                    if pool:
+                        rows[m] = heapq.heappop(pool)
+                    else:
+                        rows[m] = count.get(m.dtype, 0)
+                        count[m.dtype] = rows[m] + 1
+            for m in done.get(p, ()):
+                if m in rows:
+                    heapq.heappush(free[m.dtype], rows[m])
+        scratch = {dtype: (self.namer.fresh(f"{self.spec.name}_scratch_{SUFFIX.get(dtype.name, dtype.name)}"), k)
+                   for dtype, k in count.items()}
+        return rows, scratch
+
+    def _part(self, loop: Loop, part: list[Node], arrays: dict[Node, str], rows: dict[Node, int],
+              scratch: dict[object, tuple[str, int]]) -> _Call:
+        """One part: its helper (written unless a part with the same code has been), and
+        its call."""
+        inside = {m: k for k, m in enumerate(part)}
+        params: list[str] = []  # the helper's parameters (but lo, hi), with the kernel's arguments
+        arguments: list[str] = []
+        walked: list[str] = []  # array parameters sliced to the block
+        element: dict[Node, str] = {}  # a value outside the part: its expression in the helper
+        reads: list[str] = []  # statements loading an element of each read array
+        tables: dict[str, str] = {}  # scratch array parameters by kernel name
+
+        def parameter(wanted: str, argument: str) -> str:
+            params.append(f"{wanted}{len(params)}")
+            arguments.append(argument)
+            return params[-1]
+
+        def table(node: Node) -> str:
+            name = scratch[node.dtype][0]
+            if name not in tables:
+                tables[name] = parameter("scratch", name)
+            return tables[name]
+
+        own_rows: list[int] = []  # the scratch rows the part reads and writes, passed as a slice of the row table
+
+        def row(node: Node, view: str) -> str:
+            """A scratch row's view, sliced like the walked arrays."""
+            if not own_rows:
+                parameter("rows", self.row_table_name())
+            own_rows.append(rows[node])
+            walked.append(view)
+            return f"{view}_whole = {table(node)}[{rows_param()}[{len(own_rows) - 1}]]"
+
+        def rows_param() -> str:
+            return params[arguments.index(self.row_table_name())]
+
+        rowviews: list[str] = []
+        for m in part:
+            for u in m.inputs:
+                if u in inside or u in element:
+                    continue
+                if u not in rows and u not in arrays:  # a scalar from outside the loop
+                    v = self.value(u)
+                    element[u] = parameter("s", v.expr) if v.expr.isidentifier() else v.expr
+                    continue
+                element[u] = f"x{len(reads)}"
+                if u in rows:
+                    view = f"t{len(reads)}"
+                    rowviews.append(row(u, view))
+                else:
+                    view = parameter("a", arrays[u])
+                    if u.shape == loop.shape:
+                        walked.append(view)
+                reads.append(f"{element[u]} = {view}[{'i' if view in walked else '0'}]")
+        writes: dict[Node, str] = {}
+        for m in part:
+            if m in arrays:
+                writes[m] = parameter("out", arrays[m])
+                walked.append(writes[m])
+            elif m in rows:
+                writes[m] = f"w{len(writes)}"
+                rowviews.append(row(m, writes[m]))
+        reductions = [m for m in part if lookup(m.op).kind == "reduce"]
+        slot = {r: j for j, r in enumerate(reductions)}
+        body: list[str] = [f"acc{j} = {self.identity(r)}" for j, r in enumerate(reductions)]
+        body += [f"terms{j} = np.empty({TERMS_BLOCK}, dtype={self.np_dtype(r)})" for j, r in enumerate(reductions)]
+        body += rowviews
+        depth = 0
+        if reductions:  # terms stored and combined in order, in blocks (as LoopWriter.loop does)
+            body += [f"for block in range(lo, hi, {TERMS_BLOCK}):",
+                     f"    length = min({TERMS_BLOCK}, hi - block)"]
+            start, stop, length, depth = "block", "block + length", "length", 1
+        else:
+            start, stop, length = "lo", "hi", "hi - lo"
+        pad = "    " * depth
+        body += [f"{pad}{w} = {w}_whole[{start}:{stop}]" for w in walked]
+        body.append(f"{pad}for i in range({length}):")
+        pad += "    "
+        body += [pad + line for line in reads]
+
+        def operand(u: Node) -> str:
+            return f"e{inside[u]}" if u in inside else element[u]
+
+        for k, m in enumerate(part):
+            op = lookup(m.op)
+            what = f"[{k}] = {m.op} " + " ".join(f"[{inside[u]}]" if u in inside else operand(u) for u in m.inputs)
+            gate = f"  ({m.pattern})" if m.role == "backward" else ""
+            if op.kind == "reduce":
+                j = slot[m]
+                body.append(f"{pad}terms{j}[i] = {operand(m.inputs[0])}  # {what}: a term{gate}")
+                continue
+            expr = self.cast(m, op.scalar([operand(u) for u in m.inputs], ScalarCtx(m.dtype, self.imports), m.attrs))
+            body.append(f"{pad}e{k} = {expr}  # {what}{gate}")
+            if m in writes:
+                body.append(f"{pad}{writes[m]}[i] = e{k}")
+        for j, r in enumerate(reductions):
+            body.append("    for j in range(length):")
+            body += [f"        {line}" for line in lookup(r.op).combine(f"acc{j}", f"terms{j}[j]")]
+        body.append(f"return ({''.join(f'acc{j}, ' for j in range(len(reductions)))})")
+        signature = [f"{q}_whole" if q in walked else q for q in params]
+        code = "\n".join([f"def {{name}}({', '.join([*signature, 'lo', 'hi'])}):",
+                          f"    # elements [lo, hi) of {len(part)} members [0], [1], ... of a fused loop "
+                          f"(the kernel's calls list their nodes)",
+                          *("    " + line for line in body)])
+        name = self.parts.get(code)
+        if name is None:
+            name = self.parts[code] = self.namer.fresh(f"{self.spec.name}_part")
+            self.helpers.append([JIT.format(parallel=""), *code.replace("{name}", name, 1).split("\n")])
+        start = len(self.row_table)
+        self.row_table += own_rows
+        return _Call(name, arguments, start, len(own_rows), part, reductions)
+
+    def _calls(self, loop: Loop, calls: list[_Call], stored: dict[Node, str], flat: bool) -> None:
+        """The kernel's calls of the parts. A run of calls of one helper with the same
+        arguments but their rows (which follow each other in the row table) is one loop:
+        a chain of thousands of ops is a few statements in the kernel, not thousands."""
+        table = self.row_table_name() if self.row_table else ""
+        k = 0
+        while k < len(calls):
+            call = calls[k]
+            run = 1
+            while k + run < len(calls) and not call.reductions and calls[k + run].same_as(call):
+                run += 1
+            for q in range(k, k + run):
+                ids = " ".join(f"%{self.ids[m]}" for m in calls[q].members)
+                self.emit(f"# part {q + 1}: {call.name} computes [0], [1], ... = {ids}")
+            results = [self.namer.fresh(f"{stored[r]}_part") for r in call.reductions]
+            unpack = f"{', '.join(results)}, = " if results else ""
+            arguments = list(call.arguments)
+            depth = 1
+            if call.count:
+                start, stop = str(call.start), str(call.start + call.count)
+                if run > 1:
+                    q = self.namer.fresh("part")
+                    self.emit(f"for {q} in range({run}):  # parts {k + 1} to {k + run}")
+                    start, stop, depth = f"{start} + {call.count} * {q}", f"{stop} + {call.count} * {q}", 2
+                arguments[arguments.index(table)] += f"[{start}:{stop}]"
+            self.emit(f"{unpack}{call.name}({', '.join([*arguments, '0', 'n'])})", depth)
+            for r, result in zip(call.reductions, results):
+                self.accumulate(r, result, stored[r], loop.shape, ["0"], flat, 1)
+            k += run
+
+
+@dataclass
+class _Call:
+    """A part's call: its helper, arguments (the row table's unsliced), rows, members."""
+
+    name: str
+    arguments: list[str]
+    start: int  # the part's rows are the row table's [start, start + count)
+    count: int
+    members: list[Node]
+    reductions: list[Node]
+
+    def same_as(self, previous: _Call) -> bool:
+        """Whether this call repeats ``previous`` on the rows after its own."""
+        return (self.name == previous.name and self.arguments == previous.arguments
+                and self.count == previous.count and not self.reductions)
