@@ -234,7 +234,7 @@ def test_small_gemms_run_on_one_blas_thread_and_the_pool_is_restored():
 
     a, b = gc.input("a", shape=(64, 1000)), gc.input("b", shape=(1000, 100))
     assert 64 * 1000 * 100 < blas.SERIAL_WORK
-    f = gc.compile([a, b], [a @ b])
+    f = gc.compile([a, b], [a @ b], cache=False)  # compiled here: its LLVM can be inspected
     llvm_ir = "".join(f.kernel.inspect_llvm().values())
     assert "graphc_blas_resize" in llvm_ir and "graphc_blas_serial_work" in llvm_ir
     av, bv = np.random.default_rng(0).standard_normal((64, 1000)), np.random.default_rng(1).standard_normal((1000, 100))

@@ -94,9 +94,11 @@ class SplitWriter(LoopWriter):
     def split_loop(self, loop: Loop) -> bool:
         """Write ``loop`` as parts if it has more than SPLIT_ABOVE members and is flat or
         1-D (one index walks every array); False leaves it to ``LoopWriter.loop``. A loop
-        split across threads (``long_loop``) is not split here."""
+        this long is split even where it would otherwise be cut into chunks for threads
+        (``long_loop``): its parts run serially, each over every element, since one
+        chunk helper of thousands of statements is what costs minutes to compile."""
         flat = self.flat_loop(loop)
-        if len(loop.members) <= SPLIT_ABOVE or not (flat or len(loop.shape) == 1) or self.long_loop(loop):
+        if len(loop.members) <= SPLIT_ABOVE or not (flat or len(loop.shape) == 1):
             return False
         members = loop.members
         position = {m: k for k, m in enumerate(members)}
@@ -287,7 +289,7 @@ class SplitWriter(LoopWriter):
         name = self.parts.get(code)
         if name is None:
             name = self.parts[code] = self.namer.fresh(f"{self.spec.name}_part")
-            self.helpers.append([JIT.format(parallel=""), *code.replace("{name}", name, 1).split("\n")])
+            self.helpers.append([JIT, *code.replace("{name}", name, 1).split("\n")])
         start = len(self.row_table)
         self.row_table += own_rows
         return _Call(name, arguments, start, len(own_rows), part, reductions)
