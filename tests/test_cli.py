@@ -214,6 +214,10 @@ def test_bench_tables_json_and_plots(pinned_env, tmp_path, capsys):
     (s,) = result["scaling"]
     assert s["n"] == 2 and s["compile_cold"] > 0 and s["run"] > 0 and s["run_interpret"] > 0 and not s["problems"]
     assert result["settings"]["rounds"] == 3 and result["selftest"] == []
+    # where the run's time went: each case's wall seconds, and the whole run's
+    assert set(result["durations"]) == {"W3_add_mul f64", "S n=2"} and min(result["durations"].values()) > 0
+    assert result["seconds"] > sum(result["durations"].values())
+    assert re.search(r"^took \d+\.\d min; longest cases: (W3_add_mul f64|S n=2) ", out, re.M)
     for name in ("times.png", "times.svg", "scaling.png", "scaling.svg"):
         assert (plots / name).stat().st_size > 5000, name
 

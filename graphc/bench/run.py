@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -181,11 +182,12 @@ def measure(workload: str, dtype_name: str, args: argparse.Namespace, systems: l
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure what ``args`` asks for, printing progress and tables; the JSON-ready results."""
     started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.perf_counter()
     info = machine.describe()
     print(machine.summary(info))
     result: dict[str, Any] = {"format": JSON_FORMAT, "graphc": graphc.__version__, "started": started.isoformat(),
                               "argv": sys.argv, "settings": _settings(args), "machine": info, "selftest": None,
-                              "rows": [], "scaling": []}
+                              "rows": [], "scaling": [], "durations": {}, "seconds": None}
     workloads = [w for w in args.workloads if w != "S"]
     if workloads and not args.no_selftest:
         errors = selftest.run_all(workloads)
@@ -197,22 +199,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tasks = [(w, d) for w in workloads for d in args.dtypes]
     sizes = args.sizes if "S" in args.workloads else []
     rows: list[Row] = result["rows"]
+    durations: dict[str, float] = result["durations"]  # wall seconds of each case: where a run's time goes
     with tqdm(total=len(tasks) + len(sizes), unit="case", disable=args.no_progress or None, file=sys.stderr,
               dynamic_ncols=True) as bar:
         for workload, dtype_name in tasks:
-            _progress(bar, f"{workload} {dtype_name}")
+            case = f"{workload} {dtype_name}"
+            _progress(bar, case)
+            t = time.perf_counter()
             rows += measure(workload, dtype_name, args, systems, status=bar.set_postfix_str)
+            durations[case] = time.perf_counter() - t
             bar.update()
         for n in sizes:
-            _progress(bar, f"S n={n}")
+            case = f"S n={n}"
+            _progress(bar, case)
             bar.set_postfix_str("compiling cold and warm, in fresh processes")
+            t = time.perf_counter()
             result["scaling"].append(scaling.measure(n, args.rounds, args.min_time))
+            durations[case] = time.perf_counter() - t
             bar.update()
     info["load_after"] = machine.load()
     print_tables(rows, result["scaling"])
+    result["seconds"] = time.perf_counter() - clock
     print(f"\n{machine.load_text(info['load_after'])} at the end; "
           f"timing loop overhead {harness.format_seconds(harness.call_overhead())}/call")
+    print(duration_text(result["seconds"], durations))
     return result
+
+
+def duration_text(total: float, durations: dict[str, float], longest: int = 3) -> str:
+    """How long the run took, and its longest cases."""
+    slow = sorted(durations.items(), key=lambda item: -item[1])[:longest]
+    cases = ", ".join(f"{case} {harness.format_seconds(seconds)}" for case, seconds in slow)
+    return f"took {total / 60:.1f} min" + (f"; longest cases: {cases}" if cases else "")
 
 
 def _progress(bar: tqdm, case: str) -> None:
