@@ -233,6 +233,21 @@ def test_bench_other_options(pinned_env, monkeypatch, capsys):
     assert "base_compiledir=" in os.environ["PYTENSOR_FLAGS"]
 
 
+def test_bench_cold_compiles_from_empty_caches(pinned_env, monkeypatch, tmp_path, capsys):
+    warm = tmp_path / "warm"
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(warm))
+    for name in ("PYTENSOR_FLAGS", "TORCHINDUCTOR_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    code, out, _ = run(capsys, "bench", "--workloads", "W3_add_mul", "--systems", "graphc", "--dtypes", "f64",
+                       "--cold", "--quick", "--no-selftest", "--no-progress")
+    assert code == 0 and "Graph definition -> first result (one run each; empty disk caches)" in out
+    cold = Path(os.environ["GRAPHC_CACHE_DIR"])
+    assert cold != warm and cold.name.startswith("graphc-cold-") and any(cold.iterdir())  # the kernels went there
+    assert not warm.exists()
+    assert Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).name.startswith("torchinductor-cold-")
+    assert "base_compiledir=" in os.environ["PYTENSOR_FLAGS"]
+
+
 def test_bench_quick_defaults():
     parser = cli.build_parser()
     args = bench_run.settle(parser.parse_args(["bench", "--quick"]))
