@@ -214,6 +214,10 @@ def test_bench_tables_json_and_plots(pinned_env, tmp_path, capsys):
     (s,) = result["scaling"]
     assert s["n"] == 2 and s["compile_cold"] > 0 and s["run"] > 0 and s["run_interpret"] > 0 and not s["problems"]
     assert result["settings"]["rounds"] == 3 and result["selftest"] == []
+    # where the run's time went: each case's wall seconds, and the whole run's
+    assert set(result["durations"]) == {"W3_add_mul f64", "S n=2"} and min(result["durations"].values()) > 0
+    assert result["seconds"] > sum(result["durations"].values())
+    assert re.search(r"^took \d+\.\d min; longest cases: (W3_add_mul f64|S n=2) ", out, re.M)
     for name in ("times.png", "times.svg", "scaling.png", "scaling.svg"):
         assert (plots / name).stat().st_size > 5000, name
 
@@ -226,6 +230,21 @@ def test_bench_other_options(pinned_env, monkeypatch, capsys):
     assert code == 0 and "finite differences" not in out
     assert re.search(r"^W3_neuron +f32 +fwd +\S+ \S+ +1\.00x", out, re.M)
     assert not re.search(r"^W3_neuron +f32 +fwd\+bwd ", out, re.M)
+    assert "base_compiledir=" in os.environ["PYTENSOR_FLAGS"]
+
+
+def test_bench_cold_compiles_from_empty_caches(pinned_env, monkeypatch, tmp_path, capsys):
+    warm = tmp_path / "warm"
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(warm))
+    for name in ("PYTENSOR_FLAGS", "TORCHINDUCTOR_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    code, out, _ = run(capsys, "bench", "--workloads", "W3_add_mul", "--systems", "graphc", "--dtypes", "f64",
+                       "--cold", "--quick", "--no-selftest", "--no-progress")
+    assert code == 0 and "Graph definition -> first result (one run each; empty disk caches)" in out
+    cold = Path(os.environ["GRAPHC_CACHE_DIR"])
+    assert cold != warm and cold.name.startswith("graphc-cold-") and any(cold.iterdir())  # the kernels went there
+    assert not warm.exists()
+    assert Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).name.startswith("torchinductor-cold-")
     assert "base_compiledir=" in os.environ["PYTENSOR_FLAGS"]
 
 

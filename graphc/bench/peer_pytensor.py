@@ -2,8 +2,9 @@
 
 Inputs are declared with unknown dims (as ``pt.matrix`` would), not static shapes.
 PyTensor has no Numba implementation of a 2-D convolution (its ``convolve2d``
-runs SciPy in object mode), so W5's convolution is written with PyTensor's own
-ops as an im2col: nine shifted slices of the padded image, then one matmul.
+runs SciPy in object mode), so the convolutions of W5 and W6 are written with
+PyTensor's own ops as an im2col: k*k shifted slices of the padded image, then one
+matmul.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ with warnings.catch_warnings():
     from pytensor.tensor.special import log_softmax
 
 from graphc.bench.peers import Fn, PeerParts
-from graphc.bench.workloads import L2_REG, WORKLOADS, Data
+from graphc.bench.workloads import L2_REG, W6_KERNEL, W6_REG, WORKLOADS, Data
 
 Var = pt.TensorVariable
 Loss = Callable[[dict[str, Var]], Var]
@@ -59,23 +60,39 @@ def w4_loss(d: dict[str, Var]) -> Var:
     return softmax_ce(h2 @ d["w3"] + d["b3"], d["labels"]) + L2_REG * l2
 
 
-def _conv3x3_nhwc(x: Var, conv_w: Var, conv_b: Var) -> Var:
-    """3x3, stride 1, pad 1 convolution of NCHW x, as a (N*H*W, F) channels-last matrix."""
+def _conv_nhwc(x: Var, weights: Var, bias: Var, k: int) -> Var:
+    """k x k, stride 1, 'same' (pad k // 2) convolution of NCHW x, as a (N*H*W, F)
+    channels-last matrix: an im2col of k*k shifted slices of the padded image, then one matmul."""
     n, c, h, w = x.shape
-    padded = pt.zeros((n, c, h + 2, w + 2), dtype=x.dtype)
-    padded = pt.set_subtensor(padded[:, :, 1:-1, 1:-1], x)
-    taps = pt.stack([padded[:, :, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=-1)
-    cols = taps.dimshuffle(0, 2, 3, 1, 4).reshape((n * h * w, c * 9))  # columns (C, kh, kw)
-    return cols @ conv_w.reshape((conv_w.shape[0], c * 9)).T + conv_b
+    pad = k // 2
+    padded = pt.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype)
+    padded = pt.set_subtensor(padded[:, :, pad : pad + h, pad : pad + w], x)
+    taps = pt.stack([padded[:, :, i : i + h, j : j + w] for i in range(k) for j in range(k)], axis=-1)
+    cols = taps.dimshuffle(0, 2, 3, 1, 4).reshape((n * h * w, c * k * k))  # columns (C, kh, kw)
+    return cols @ weights.reshape((weights.shape[0], c * k * k)).T + bias
+
+
+def _relu_pool_flat(pre: Var, n: Var, h: Var, w: Var, filters: Var) -> Var:
+    """relu, 2x2 max pool of the (N*H*W, F) channels-last conv output, flattened in NCHW order."""
+    act = pt.maximum(pre, 0.0)
+    pooled = act.reshape((n, h // 2, 2, w // 2, 2, filters)).max(axis=(2, 4))
+    return pooled.dimshuffle(0, 3, 1, 2).reshape((n, -1))
 
 
 def w5_loss(d: dict[str, Var]) -> Var:
     x = d["x"]
     n, _, h, w = x.shape
-    act = pt.maximum(_conv3x3_nhwc(x, d["conv_w"], d["conv_b"]), 0.0)
-    pooled = act.reshape((n, h // 2, 2, w // 2, 2, d["conv_w"].shape[0])).max(axis=(2, 4))
-    flat = pooled.dimshuffle(0, 3, 1, 2).reshape((n, -1))  # NCHW flatten order
+    flat = _relu_pool_flat(_conv_nhwc(x, d["conv_w"], d["conv_b"], 3), n, h, w, d["conv_w"].shape[0])
     return softmax_ce(flat @ d["fc_w"] + d["fc_b"], d["labels"])
+
+
+def w6_loss(d: dict[str, Var]) -> Var:
+    x = d["x"]
+    n, _, h, w = x.shape
+    flat = _relu_pool_flat(_conv_nhwc(x, d["W1"], d["b1"], W6_KERNEL), n, h, w, d["W1"].shape[0])
+    hidden = pt.maximum(flat @ d["W2"] + d["b2"], 0.0)
+    l2 = pt.sum(d["W1"] ** 2) + pt.sum(d["W2"] ** 2) + pt.sum(d["W3"] ** 2)
+    return softmax_ce(hidden @ d["W3"] + d["b3"], d["labels"]) + W6_REG * l2
 
 
 LOSSES: dict[str, Loss] = {
@@ -86,10 +103,14 @@ LOSSES: dict[str, Loss] = {
     "W4": w4_loss,
     "W5_8x8": w5_loss,
     "W5_28x28": w5_loss,
+    "W6": w6_loss,
+    "W6_8x8": w6_loss,
 }
 
 
-def parts(workload: str, dtype: np.dtype) -> PeerParts:
+def parts(workload: str, dtype: np.dtype, mode: str | pytensor.compile.Mode = "NUMBA") -> PeerParts:
+    """The peer's functions for ``workload``; ``mode`` is PyTensor's (the benchmark's is
+    Numba; the tests check the graphs with the Python linker, which compiles in seconds)."""
     if workload not in LOSSES:
         raise NotImplementedError(f"the PyTensor peer has no {workload}")
     spec = WORKLOADS[workload]
@@ -103,7 +124,7 @@ def parts(workload: str, dtype: np.dtype) -> PeerParts:
                 variables = {name: pt.tensor(name, dtype=dt, shape=(None,) * ndim) for name, dt, ndim in inputs}
                 loss = LOSSES[workload](variables)
                 outputs = [loss, *pytensor.grad(loss, [variables[k] for k in spec.wrt])] if with_grads else loss
-                fn = pytensor.function(list(variables.values()), outputs, mode="NUMBA")
+                fn = pytensor.function(list(variables.values()), outputs, mode=mode)
             if with_grads:
                 return lambda p: _split(fn(*p["args"]))
             return lambda p: fn(*p["args"])

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -96,6 +97,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.add_argument("--pytensor-cold", action="store_true",
                    help="give PyTensor an empty compile cache (cold compile times)")
+    p.add_argument("--cold", action="store_true",
+                   help="compile from empty caches: graphc's kernels, PyTensor's and torch inductor's go to fresh "
+                        "temporary directories, deleted at exit (implies --pytensor-cold)")
 
 
 def settle(args: argparse.Namespace) -> argparse.Namespace:
@@ -110,12 +114,27 @@ def settle(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def _empty_cache_dir(prefix: str) -> str:
+    """A fresh directory, deleted when this process exits."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def _use_empty_pytensor_cache() -> None:
     # Must run before PyTensor is imported: it reads its flags once.
-    path = tempfile.mkdtemp(prefix="pytensor-cold-")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
     flags = os.environ.get("PYTENSOR_FLAGS", "")
-    os.environ["PYTENSOR_FLAGS"] = f"{flags},base_compiledir={path}".lstrip(",")
+    os.environ["PYTENSOR_FLAGS"] = f"{flags},base_compiledir={_empty_cache_dir('pytensor-cold-')}".lstrip(",")
+
+
+def _use_empty_caches() -> None:
+    """--cold: every compiler that keeps code on disk starts from nothing. Set in this
+    process's environment before any peer is imported (torch reads its variable then);
+    graphc reads GRAPHC_CACHE_DIR at each compile, and S's processes inherit it (S
+    compiles in its own empty directory anyway)."""
+    _use_empty_pytensor_cache()
+    os.environ["GRAPHC_CACHE_DIR"] = _empty_cache_dir("graphc-cold-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = _empty_cache_dir("torchinductor-cold-")
 
 
 Status = Callable[[str], None]
@@ -181,11 +200,12 @@ def measure(workload: str, dtype_name: str, args: argparse.Namespace, systems: l
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure what ``args`` asks for, printing progress and tables; the JSON-ready results."""
     started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.perf_counter()
     info = machine.describe()
     print(machine.summary(info))
     result: dict[str, Any] = {"format": JSON_FORMAT, "graphc": graphc.__version__, "started": started.isoformat(),
                               "argv": sys.argv, "settings": _settings(args), "machine": info, "selftest": None,
-                              "rows": [], "scaling": []}
+                              "rows": [], "scaling": [], "durations": {}, "seconds": None}
     workloads = [w for w in args.workloads if w != "S"]
     if workloads and not args.no_selftest:
         errors = selftest.run_all(workloads)
@@ -197,22 +217,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tasks = [(w, d) for w in workloads for d in args.dtypes]
     sizes = args.sizes if "S" in args.workloads else []
     rows: list[Row] = result["rows"]
+    durations: dict[str, float] = result["durations"]  # wall seconds of each case: where a run's time goes
     with tqdm(total=len(tasks) + len(sizes), unit="case", disable=args.no_progress or None, file=sys.stderr,
               dynamic_ncols=True) as bar:
         for workload, dtype_name in tasks:
-            _progress(bar, f"{workload} {dtype_name}")
+            case = f"{workload} {dtype_name}"
+            _progress(bar, case)
+            t = time.perf_counter()
             rows += measure(workload, dtype_name, args, systems, status=bar.set_postfix_str)
+            durations[case] = time.perf_counter() - t
             bar.update()
         for n in sizes:
-            _progress(bar, f"S n={n}")
+            case = f"S n={n}"
+            _progress(bar, case)
             bar.set_postfix_str("compiling cold and warm, in fresh processes")
+            t = time.perf_counter()
             result["scaling"].append(scaling.measure(n, args.rounds, args.min_time))
+            durations[case] = time.perf_counter() - t
             bar.update()
     info["load_after"] = machine.load()
-    print_tables(rows, result["scaling"])
+    print_tables(rows, result["scaling"], cold=args.cold)
+    result["seconds"] = time.perf_counter() - clock
     print(f"\n{machine.load_text(info['load_after'])} at the end; "
           f"timing loop overhead {harness.format_seconds(harness.call_overhead())}/call")
+    print(duration_text(result["seconds"], durations))
     return result
+
+
+def duration_text(total: float, durations: dict[str, float], longest: int = 3) -> str:
+    """How long the run took, and its longest cases."""
+    slow = sorted(durations.items(), key=lambda item: -item[1])[:longest]
+    cases = ", ".join(f"{case} {harness.format_seconds(seconds)}" for case, seconds in slow)
+    return f"took {total / 60:.1f} min" + (f"; longest cases: {cases}" if cases else "")
 
 
 def _progress(bar: tqdm, case: str) -> None:
@@ -222,7 +258,7 @@ def _progress(bar: tqdm, case: str) -> None:
         print(f"measuring {case} ...", flush=True)
 
 
-def print_tables(rows: list[Row], scaled: list[dict[str, Any]]) -> None:
+def print_tables(rows: list[Row], scaled: list[dict[str, Any]], cold: bool = False) -> None:
     timed = [r for r in rows if not r.mode.startswith("compile")]
     if timed:
         harness.print_table(timed, baseline="numpy", title="Median time per call, and its ratio to NumPy by hand")
@@ -232,7 +268,8 @@ def print_tables(rows: list[Row], scaled: list[dict[str, Any]]) -> None:
     compiled = [r for r in rows if r.mode.startswith("compile")]
     if compiled:
         harness.print_table(compiled, baseline=None,
-                            title="Graph definition -> first result (one run each; disk caches as found)")
+                            title="Graph definition -> first result (one run each; "
+                                  f"{'empty disk caches' if cold else 'disk caches as found'})")
     if scaled:
         print("\nS: a chain of n elementwise ops and its gradient (cold: empty cache; warm: from the disk cache; "
               f"run: one call, N={scaling.ROWS})")
@@ -290,7 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = settle(parser.parse_args(argv))
     if args.plot:
         check_plot_extra(parser)
-    if args.pytensor_cold:
+    if args.cold:
+        _use_empty_caches()
+    elif args.pytensor_cold:
         _use_empty_pytensor_cache()
     result = run(args)
     write_outputs(result, args)
