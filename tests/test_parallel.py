@@ -227,13 +227,12 @@ def test_serial_loops_are_never_a_silent_fallback():
 
 
 def test_small_gemms_run_on_one_blas_thread_and_the_pool_is_restored():
-    # on a busy machine a small gemm split across the pool waits for a core far longer
-    # than it runs (graphc.codegen.blas.SERIAL_WORK): the kernel shrinks the pool to one
-    # thread around it, and gives it back graphc's count afterwards
+    # on an oversubscribed machine a small gemm split across the pool waits for a core far
+    # longer than it runs: with set_serial_work the kernel shrinks the pool to one thread
+    # around it, and gives it back graphc's count afterwards (off by default)
     from graphc.codegen import blas
 
     a, b = gc.input("a", shape=(64, 1000)), gc.input("b", shape=(1000, 100))
-    assert 64 * 1000 * 100 < blas.SERIAL_WORK
     f = gc.compile([a, b], [a @ b], cache=False)  # compiled here: its LLVM can be inspected
     llvm_ir = "".join(f.kernel.inspect_llvm().values())
     assert "graphc_blas_resize" in llvm_ir and "graphc_blas_serial_work" in llvm_ir
@@ -241,6 +240,7 @@ def test_small_gemms_run_on_one_blas_thread_and_the_pool_is_restored():
     try:
         gc.set_threads(2)
         before = blas.blas_threads()
+        blas.set_serial_work(1 << 24)  # this gemm (6.4e6 multiply-adds) on one thread
         np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
         assert blas.blas_threads() == before == gc.get_threads()
         blas.set_serial_work(0)  # every gemm on the pool: the same values

@@ -19,15 +19,19 @@ built against another BLAS), the same symbols point at a Numba ``cfunc`` that fo
 to SciPy's BLAS (``numba_xxgemm``): the kernels' machine code is the same either way,
 and ``LIBRARY`` says which one runs.
 
-A small gemm runs on one BLAS thread (``SERIAL_WORK``): split across the pool, its
-caller waits for a worker thread, and when another process holds the other core the
-wait is a scheduler time slice, a hundred times the gemm itself (W1's 64x1000x100
-gemm: 0.3 ms on one thread, 80 ms median on two, measured with the machine's two
-cores shared by several busy processes). OpenBLAS has no per-call thread count (its
+Small gemms may run on one BLAS thread (``set_serial_work``; off by default). Split
+across the pool, a gemm's caller waits for a worker thread, and on an oversubscribed
+machine the wait is a scheduler time slice, a hundred times the gemm itself (W1's
+64x1000x100 gemm: 0.3 ms on one thread, 80 ms median on two, with the 2-core machine
+shared by several busy processes, load ~7). But on a quiet machine the pool wins at
+every size OpenBLAS splits (from 2^18 multiply-adds; 2^20: 47 µs on one thread, 27 µs
+on two), and with one core kept busy it still won on W1 (median 0.76 ms against 0.93
+ms, 90th percentile 0.86 against 1.13): so it is the user's choice, for a machine
+they know is oversubscribed. OpenBLAS has no per-call thread count (its
 ``openblas_set_num_threads_local`` is process-wide in pthreads builds), so the kernel
-sets the pool to one thread around the call and back to the count of graphc's thread
-policy (``set_blas_threads``, ``graphc.runtime.threads``). The pool is NumPy's: a
-NumPy product that another thread starts meanwhile runs on one thread too (slower,
+sets the pool to one thread around such a call and back to the count of graphc's
+thread policy (``set_blas_threads``, ``graphc.runtime.threads``). The pool is NumPy's:
+a NumPy product that another thread starts meanwhile runs on one thread too (slower,
 never wrong), and the count graphc restores is gc.set_threads', not one set behind
 graphc's back.
 """
@@ -48,7 +52,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 _ORDER_COL_MAJOR, _NO_TRANS, _TRANS = 102, 111, 112  # CBLAS enums
-SERIAL_WORK = 1 << 24  # m * n * k below which a gemm runs on one BLAS thread (~0.5 ms on one core)
+SERIAL_WORK = 0  # m * n * k below which a gemm runs on one BLAS thread: none by default (see above)
 _PREFIXES = ("scipy_", "")  # NumPy >= 2 wheels prefix their OpenBLAS symbols with scipy_
 
 
@@ -156,8 +160,9 @@ def set_blas_threads(n: int) -> bool:
 
 
 def set_serial_work(work: int) -> None:
-    """Run the kernels' gemms of m * n * k below ``work`` on one BLAS thread (default
-    SERIAL_WORK; 0: every gemm on the pool, a huge number: none)."""
+    """Run the kernels' gemms of m * n * k below ``work`` on one BLAS thread (0, the
+    default: every gemm on the pool; ``1 << 24`` takes W1's gemms off a pool whose
+    second thread waits for a core on an oversubscribed machine)."""
     _SERIAL.value = work
 
 
@@ -223,7 +228,8 @@ def gemm_call(typingctx, transa, transb, m, n, k, a, lda, b, ldb, c, ldc):
     """Column-major c = op(a) @ op(b) (BLAS's own argument order; ``trans*`` are CBLAS's
     codes, 111 for no transpose and 112 for transpose), with alpha 1 and beta 0, in the
     arrays' dtype (float32 or float64). The arrays are arguments, so they stay alive
-    until gemm returns. Below SERIAL_WORK, on one BLAS thread (see the module docstring)."""
+    until gemm returns. Below set_serial_work's size, on one BLAS thread (see the module
+    docstring)."""
     kind = _gemm_kind(a, b, c)
     if kind is None:
         return None

@@ -17,9 +17,9 @@ reads it back. It bounds two pools:
   program's NumPy products and graphc's share one pool, and no pool's idle workers spin
   against another's. graphc lowers that pool's thread count to its own when the
   backend starts (never raises it: an ``OPENBLAS_NUM_THREADS=1`` stays 1), and
-  ``gc.set_threads(n)`` sets it to n: that count is then NumPy's too. A small gemm
-  (``graphc.codegen.blas.SERIAL_WORK``) runs on one of them: on a busy machine a gemm
-  split in two waits for a core, ~100x longer than it runs.
+  ``gc.set_threads(n)`` sets it to n: that count is then NumPy's too. On an
+  oversubscribed machine, ``graphc.codegen.blas.set_serial_work`` runs small gemms on
+  one of them (a gemm split in two can wait for a core ~100x longer than it runs).
 
 Chunks are fixed by a loop's size, never by the thread count (see
 ``graphc.codegen.parallel``), so the count changes speed only, never a result's bits.
