@@ -169,12 +169,7 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
             depth += 1
         offset = {key: [f"{index[c]} * {_size(w, size, memory[memory.index(c) + 1:])}" for c in loop if c in memory]
                   for key, (_, memory) in buffers.items()}
-        if batch:
-            at = w.namer.fresh("batch")
-            w.emit(f"for {at} in range({nb}):  # one gemm per batch element ({batch})", depth)
-            depth += 1
-            for key, stride in (("a", f"{m} * {k}"), ("b", f"{k} * {n}"), ("c", f"{m} * {n}")):
-                offset[key].append(f"{at} * {stride}")
+        depth = _batch_loop(w, batch, (nb, m, k, n), offset, depth)
         operands = {key: f"{flat[key]}[{' + '.join(offset[key]) or '0'}:]" for key in buffers}
     emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
               depth=depth, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
@@ -231,12 +226,7 @@ def _lower_summed(w, node: Node, name: str, args: list, note: str, spec: Spec, s
     offset = {key: [f"{index[c]} * {_size(w, size, memory[memory.index(c) + 1:])}" for c in lead]
               for key, memory in (("a", ca[1]), ("b", cb[1]))}
     offset["c"] = []
-    if spec.batch:
-        at = w.namer.fresh("batch")
-        w.emit(f"for {at} in range({nb}):  # one gemm per batch element ({spec.batch})", depth)
-        depth += 1
-        for key, stride in (("a", f"{m} * {k}"), ("b", f"{k} * {n}"), ("c", f"{m} * {n}")):
-            offset[key].append(f"{at} * {stride}")
+    depth = _batch_loop(w, spec.batch, (nb, m, k, n), offset, depth)
     operands = {key: f"{flat[key]}[{' + '.join(offset[key]) or '0'}:]" for key in flat}
     zero, one = (literal(v, node.dtype) for v in (0.0, 1.0))
     emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"], depth=depth,
@@ -244,6 +234,19 @@ def _lower_summed(w, node: Node, name: str, args: list, note: str, spec: Spec, s
               beta=f"{zero} if {first} else {one}")
     if node.shape == ():
         w.emit(f"{name} = {target}[0]")
+
+
+def _batch_loop(w, batch: str, sizes: tuple[str, str, str, str], offset: dict[str, list[str]], depth: int) -> int:
+    """A loop over the batch letters' elements (none without any), each operand's offset
+    advanced by one matrix per element; returns the depth of its body."""
+    if not batch:
+        return depth
+    nb, m, k, n = sizes
+    at = w.namer.fresh("batch")
+    w.emit(f"for {at} in range({nb}):  # one gemm per batch element ({batch})", depth)
+    for key, stride in (("a", f"{m} * {k}"), ("b", f"{k} * {n}"), ("c", f"{m} * {n}")):
+        offset[key].append(f"{at} * {stride}")
+    return depth + 1
 
 
 def _plan(spec: Spec, loop: str, ca: tuple[str, str] | None, cb: tuple[str, str] | None) -> tuple:

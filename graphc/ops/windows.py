@@ -132,12 +132,10 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     w.emit(f"{pixel} = (({n} * {channels} + {c}) * {height} + {row}) * {width} + {left}", 6)
     if forward:
         w.emit(f"if 0 <= {row} < {height}:", 6)
-        w.emit(f"for {j} in range({lo}):", 7)
-        w.emit(f"{flat_windows}[{at} + {j}] = {zero}", 8)
-        w.emit(f"for {j} in range({lo}, {hi}):", 7)
-        w.emit(f"{flat_windows}[{at} + {j}] = {flat_image}[{pixel} + {j}]", 8)
-        w.emit(f"for {j} in range({hi}, {kw}):", 7)
-        w.emit(f"{flat_windows}[{at} + {j}] = {zero}", 8)
+        for span, value in ((f"{lo}", zero), (f"{lo}, {hi}", f"{flat_image}[{pixel} + {j}]"),
+                            (f"{hi}, {kw}", zero)):
+            w.emit(f"for {j} in range({span}):", 7)
+            w.emit(f"{flat_windows}[{at} + {j}] = {value}", 8)
         w.emit("else:  # a row of padding", 6)
         w.emit(f"for {j} in range({kw}):", 7)
         w.emit(f"{flat_windows}[{at} + {j}] = {zero}", 8)
