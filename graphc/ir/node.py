@@ -64,7 +64,31 @@ def _provenance_as(prov: Provenance) -> Iterator[None]:
         _provenance.reset(token)
 
 
-class _Size:
+class _Arithmetic:
+    """Python's arithmetic operators build nodes: shared by Node and the sizes of its
+    dims (``_Size``), which differ only in what a true division's operands become."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _division(a: object, b: object) -> tuple[object, object]:
+        """The operands of ``a / b`` as the div node takes them."""
+        return a, b
+
+    def __add__(self, o: object) -> Node: return apply("add", self, o)
+    def __radd__(self, o: object) -> Node: return apply("add", o, self)
+    def __sub__(self, o: object) -> Node: return apply("sub", self, o)
+    def __rsub__(self, o: object) -> Node: return apply("sub", o, self)
+    def __mul__(self, o: object) -> Node: return apply("mul", self, o)
+    def __rmul__(self, o: object) -> Node: return apply("mul", o, self)
+    def __truediv__(self, o: object) -> Node: return apply("div", *self._division(self, o))
+    def __rtruediv__(self, o: object) -> Node: return apply("div", *self._division(o, self))
+    def __pow__(self, o: object) -> Node: return apply("pow", self, o)
+    def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
+    def __neg__(self) -> Node: return apply("neg", self)
+
+
+class _Size(_Arithmetic):
     """Arithmetic on a dim of a node's shape: its size as an int64 scalar node (``numel``)."""
 
     __slots__ = ()
@@ -76,17 +100,9 @@ class _Size:
         """The size as a scalar node (int64 unless ``dtype``), known when the graph runs."""
         return apply("numel", dims=(self.plain(),), dtype=dtype)
 
-    def __add__(self, o: object) -> Node: return apply("add", self, o)
-    def __radd__(self, o: object) -> Node: return apply("add", o, self)
-    def __sub__(self, o: object) -> Node: return apply("sub", self, o)
-    def __rsub__(self, o: object) -> Node: return apply("sub", o, self)
-    def __mul__(self, o: object) -> Node: return apply("mul", self, o)
-    def __rmul__(self, o: object) -> Node: return apply("mul", o, self)
-    def __truediv__(self, o: object) -> Node: return apply("div", *_true_division(self, o))
-    def __rtruediv__(self, o: object) -> Node: return apply("div", *_true_division(o, self))
-    def __pow__(self, o: object) -> Node: return apply("pow", self, o)
-    def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
-    def __neg__(self) -> Node: return apply("neg", self)
+    @staticmethod
+    def _division(a: object, b: object) -> tuple[object, object]:
+        return _true_division(a, b)
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, **kwargs: object) -> object:
         from graphc.ops.numpy_protocol import array_ufunc
@@ -146,7 +162,7 @@ def _symbolic(d: object) -> object:
     return d
 
 
-class Node:
+class Node(_Arithmetic):
     """One value of a graph. Build nodes with ``gc.input``, the ``gc.*`` ops and Python operators."""
 
     __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "bindings", "name", "role", "pattern", "of")
@@ -238,19 +254,9 @@ class Node:
         return self.shape[0]
 
     # -- Python operators build nodes -------------------------------------------
-    def __add__(self, o: object) -> Node: return apply("add", self, o)
-    def __radd__(self, o: object) -> Node: return apply("add", o, self)
-    def __sub__(self, o: object) -> Node: return apply("sub", self, o)
-    def __rsub__(self, o: object) -> Node: return apply("sub", o, self)
-    def __mul__(self, o: object) -> Node: return apply("mul", self, o)
-    def __rmul__(self, o: object) -> Node: return apply("mul", o, self)
-    def __truediv__(self, o: object) -> Node: return apply("div", self, o)
-    def __rtruediv__(self, o: object) -> Node: return apply("div", o, self)
-    def __pow__(self, o: object) -> Node: return apply("pow", self, o)
-    def __rpow__(self, o: object) -> Node: return apply("pow", o, self)
+    # (+, -, *, /, ** and unary - from _Arithmetic)
     def __matmul__(self, o: object) -> Node: return _ops().matmul(self, o)
     def __rmatmul__(self, o: object) -> Node: return _ops().matmul(o, self)
-    def __neg__(self) -> Node: return apply("neg", self)
     def __pos__(self) -> Node: return self
 
     # Comparisons give 0/1 nodes, as in NumPy. Nodes still hash by identity, so they stay
