@@ -33,7 +33,7 @@ from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Prod, Shape
 
-ALIGN = 64  # as graphc.codegen.views.ALIGN (that module loads Numba: not imported here)
+ALIGN = 64  # bytes: a workspace buffer starts on a cache line (and on any vector's alignment)
 
 
 def view_chain(node: Node) -> list[Node]:

@@ -16,6 +16,8 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
+from graphc.codegen.memory import ALIGN
+
 
 def _view(context, builder, src_type, src_value, dst_type, dims, strides=None):
     """An array of ``dst_type`` over ``src_value``'s buffer with shape ``dims`` and
@@ -90,7 +92,6 @@ def permuted_view(typingctx, a, axes):
     return result(a, axes), codegen
 
 
-ALIGN = 64  # bytes: a workspace buffer starts on a cache line (and on any vector's alignment)
 
 
 @intrinsic
