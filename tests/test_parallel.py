@@ -167,11 +167,14 @@ def test_the_tbb_wheel_is_loaded_from_the_prefix():
     assert gc.thread_info()["loops"] == "Numba's TBB threading layer"
 
 
-def test_the_kernels_share_numpys_blas_pool():
+def test_the_kernels_gemms_run_in_blocks_on_the_loop_threads():
     gc.warm_up()
     info = gc.thread_info()
-    assert "NumPy's OpenBLAS" in info["blas"]
-    assert info["blas_threads"] <= gc.get_threads()
+    if parallel.available():
+        assert info["blas"].startswith("blocks on graphc's loop threads, each a one-thread gemm of a private copy")
+    else:
+        assert "NumPy's OpenBLAS" in info["blas"]
+    assert info["blas_threads"] <= gc.get_threads()  # NumPy's own pool: lowered to graphc's count, never raised
 
 
 def _bits(values) -> str:
@@ -216,35 +219,42 @@ def test_serial_loops_are_never_a_silent_fallback():
     script = ("import warnings, graphc as gc; from graphc.codegen import parallel\n"
               "with warnings.catch_warnings(record=True) as w:\n"
               "    warnings.simplefilter('always'); first, again = parallel.available(), parallel.available()\n"
-              "print(first, again, [str(x.message) for x in w], gc.thread_info()['loops'])")
+              "print(first, again, [str(x.message) for x in w], gc.thread_info()['loops'])\n"
+              "gc.warm_up(); print(gc.thread_info()['blas'])")
     env = {**os.environ, "NUMBA_THREADING_LAYER": "omp", "PYTHONPATH": os.getcwd()}
     env.pop("GRAPHC_THREADS", None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ("False False [\"graphc: long loops run serially: NUMBA_THREADING_LAYER='omp': "
-                                  "only 'tbb' is thread- and fork-safe\"] serial: NUMBA_THREADING_LAYER='omp': "
-                                  "only 'tbb' is thread- and fork-safe")
+    loops, blas = out.stdout.strip().splitlines()
+    assert loops == ("False False [\"graphc: long loops run serially: NUMBA_THREADING_LAYER='omp': "
+                     "only 'tbb' is thread- and fork-safe\"] serial: NUMBA_THREADING_LAYER='omp': "
+                     "only 'tbb' is thread- and fork-safe")
+    # and the gemms on NumPy's OpenBLAS pool, said too
+    assert blas.startswith("NumPy's OpenBLAS") and blas.endswith("(graphc's loops run serially)"), blas
 
 
-def test_small_gemms_run_on_one_blas_thread_and_the_pool_is_restored():
-    # on an oversubscribed machine a small gemm split across the pool waits for a core far
-    # longer than it runs: with set_serial_work the kernel shrinks the pool to one thread
-    # around it, and gives it back graphc's count afterwards (off by default)
-    from graphc.codegen import blas
+# (m, k, n) of a @ b: cut along the result's columns or rows (the longer side, in BLAS's
+# column-major terms), with operands as stored and transposed; small ones in one call
+GEMMS = [(64, 1000, 100), (1000, 64, 100), (300, 200, 700), (33, 500, 1031), (5, 7, 3)]
 
-    a, b = gc.input("a", shape=(64, 1000)), gc.input("b", shape=(1000, 100))
-    f = gc.compile([a, b], [a @ b], cache=False)  # compiled here: its LLVM can be inspected
-    llvm_ir = "".join(f.kernel.inspect_llvm().values())
-    assert "graphc_blas_resize" in llvm_ir and "graphc_blas_serial_work" in llvm_ir
-    av, bv = np.random.default_rng(0).standard_normal((64, 1000)), np.random.default_rng(1).standard_normal((1000, 100))
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m,k,n", GEMMS)
+def test_blocked_gemms_match_numpy_and_keep_their_bits_whatever_the_thread_count(m, k, n, dtype):
+    a, b = gc.input("a", shape=(m, k), dtype=dtype), gc.input("b", shape=(k, n), dtype=dtype)
+    g = gc.input("g", shape=(m, n), dtype=dtype)
+    # a @ b, and the two gradients: a transposed operand each (a^T g, g b^T)
+    f = gc.compile([a, b, g], [a @ b, a.T @ g, g @ b.T])
+    rng = np.random.default_rng(7)
+    av, bv, gv = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (k, n), (m, n)))
+    tol = 1e-12 if dtype == np.float64 else 2e-5
     try:
+        gc.set_threads(1)
+        one = f(av, bv, gv)
         gc.set_threads(2)
-        before = blas.blas_threads()
-        blas.set_serial_work(1 << 24)  # this gemm (6.4e6 multiply-adds) on one thread
-        np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
-        assert blas.blas_threads() == before == gc.get_threads()
-        blas.set_serial_work(0)  # every gemm on the pool: the same values
-        np.testing.assert_allclose(f(av, bv)[0], av @ bv, rtol=1e-12, atol=1e-12)
+        two = f(av, bv, gv)
     finally:
-        blas.set_serial_work(blas.SERIAL_WORK)
         gc.set_threads(None)
+    for got, want in zip(one, (av @ bv, av.T @ gv, gv @ bv.T)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.sqrt(max(m, k, n)))
+    assert _bits(one) == _bits(two) == _bits(f(av, bv, gv))

@@ -127,7 +127,7 @@ def _vjp(node: Node, g: Node, i: int) -> Node:
 
 # -- the kernel: gemm over each operand's memory as it is ---------------------------------------
 def _lower(w, node: Node, name: str, args: list, note: str) -> None:
-    from graphc.codegen.blas import emit_gemm  # here: importing it starts Numba and loads the BLAS
+    from graphc.codegen.blas import emit_gemm  # here: importing it starts Numba
 
     spec = Spec(node.attrs["spec"])
     a, b = node.inputs

@@ -13,13 +13,14 @@ reads it back. It bounds two pools:
   loops run serially, with a warning (once) and the reason in ``gc.thread_info()``.
   The pool is started with the thread count; Numba's count is per calling thread, so
   a later ``gc.set_threads`` lowers it for the thread that calls it.
-- **BLAS threads.** Kernels call NumPy's own OpenBLAS (``graphc.codegen.blas``), so the
-  program's NumPy products and graphc's share one pool, and no pool's idle workers spin
-  against another's. graphc lowers that pool's thread count to its own when the
-  backend starts (never raises it: an ``OPENBLAS_NUM_THREADS=1`` stays 1), and
-  ``gc.set_threads(n)`` sets it to n: that count is then NumPy's too. On an
-  oversubscribed machine, ``graphc.codegen.blas.set_serial_work`` runs small gemms on
-  one of them (a gemm split in two can wait for a core ~100x longer than it runs).
+- **BLAS threads.** Where loops run on TBB, the kernels' gemms run there too, cut into
+  blocks of rows or columns, each a one-thread gemm (graphc.runtime.blas): one pool
+  for all of a kernel's parallel work, whose calling thread runs every block no worker
+  has taken, so a busy core delays a gemm by a block at most, not by a scheduler time
+  slice. NumPy's own OpenBLAS pool serves the program's NumPy products (and the
+  kernels' gemms where TBB is missing): graphc lowers its thread count to its own when
+  the backend starts (never raises it: an ``OPENBLAS_NUM_THREADS=1`` stays 1), and
+  ``gc.set_threads(n)`` sets it to n.
 
 Chunks are fixed by a loop's size, never by the thread count (see
 ``graphc.codegen.parallel``), so the count changes speed only, never a result's bits.
@@ -82,7 +83,7 @@ def thread_info() -> dict[str, object]:
     parallel, reason = loops_parallel()
     info["loops"] = "Numba's TBB threading layer" if parallel else f"serial: {reason}"
     if _started:
-        from graphc.codegen import blas
+        from graphc.runtime import blas
 
         info["blas"], info["blas_threads"] = blas.LIBRARY, blas.blas_threads()
     return info
@@ -92,19 +93,20 @@ def start() -> None:
     """Apply the policy to the pools: called once the Numba backend starts."""
     global _started
     if not _started:
+        from graphc.runtime import blas
+
         _started = True
         _apply(lower_only=True)
+        blas.start(threads_run_loops=loops_parallel()[0])
 
 
 def _apply(lower_only: bool) -> None:
-    from graphc.codegen import blas
+    from graphc.runtime import blas
 
     n = get_threads()
     current = blas.blas_threads()
     if not lower_only or (current is not None and current > n):
         blas.set_blas_threads(n)
-    else:
-        blas.keep_blas_threads()
     parallel, _ = loops_parallel()
     if parallel:
         import numba
