@@ -164,6 +164,10 @@ def cache(args: argparse.Namespace) -> int:
             ages = sorted(_age(g) for g in entries.values())
             print(f"  oldest:  {_when(ages[0])}")
             print(f"  newest:  {_when(ages[-1])}")
+        blas = sorted((directory / "blas").glob("*")) if (directory / "blas").is_dir() else []
+        if blas:  # the one-thread copy of NumPy's OpenBLAS that the kernels' gemms call (graphc.runtime.blas)
+            print(f"  blas:    {', '.join(f.name for f in blas)} ({_megabytes(_size(blas))}: "
+                  "the kernels' one-thread BLAS; `clear` keeps it)")
         print("  ($GRAPHC_CACHE_DIR moves it; `graphc cache clear` empties it)")
         return 0
     cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None

@@ -88,19 +88,24 @@ def _gemms(lib: ctypes.CDLL, prefix: str) -> dict[str, int]:
 
 def _private_copy(path: str, prefix: str) -> ctypes.CDLL | None:
     """A second instance of the OpenBLAS at ``path``, single-threaded (see the module
-    docstring), or None where it cannot be made."""
+    docstring), loaded from a copy in graphc's cache directory (else a private
+    temporary one), or None where it cannot be made."""
     from graphc.runtime.cache import cache_dir
 
     name = os.path.basename(path)
-    for folder in (cache_dir() / "blas", os.path.join(tempfile.gettempdir(), f"graphc-blas-{os.getuid()}")):
+    for folder in (str(cache_dir() / "blas"), os.path.join(tempfile.gettempdir(), f"graphc-blas-{os.getuid()}")):
         copy = os.path.join(folder, name)
         try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if not _own(folder):
+                continue
             if not os.path.exists(copy) or os.path.getsize(copy) != os.path.getsize(path):
-                os.makedirs(folder, exist_ok=True)
                 fd, part = tempfile.mkstemp(dir=folder, prefix=".part-")
                 os.close(fd)
                 shutil.copyfile(path, part)
                 os.replace(part, copy)  # another process may race: either copy is whole
+            if not _own(copy):
+                continue
             before = os.environ.get("OPENBLAS_NUM_THREADS")
             os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read once, as it loads: it starts no pool
             try:
@@ -115,6 +120,13 @@ def _private_copy(path: str, prefix: str) -> ctypes.CDLL | None:
         except (OSError, AttributeError):
             continue
     return None
+
+
+def _own(path: str) -> bool:
+    """Whether ``path`` is this user's and no one else may write it (a library loaded
+    from it runs as this user)."""
+    st = os.stat(path)
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def _scipy_forwarders() -> dict[str, int]:
