@@ -98,3 +98,32 @@ def kernel(x):
     v = np.linspace(-1, 1, 2500)  # three blocks, the last one short
     np.testing.assert_allclose(f(v)[0], np.sum(np.exp(v)), rtol=1e-14)
     np.testing.assert_allclose(f(v)[1], np.exp(v), rtol=1e-15)
+
+
+def test_reductions_over_the_innermost_axis_add_a_row_at_a_time():
+    # a sum over the innermost axis of a nested loop that also stores: its terms go to a
+    # row, a loop of loads alone adds the row in a register (one order for a given size),
+    # and the sum is updated once per row; a short innermost axis (< ROW_TERMS) still
+    # accumulates in memory. Bits stay the same wherever the heap puts the arrays.
+    from graphc.codegen.loops import ROW_TERMS
+
+    x, b = gc.input("x", shape=(3, "N")), gc.input("b", shape=("N",))
+    y = gc.exp(x) * b
+    f = gc.compile([x, b], [y, gc.sum(y, axis=1), gc.max(y, axis=1)])
+    assert "sum4_row[i1] = mul3_e" in f.source and "max5_row[i1] = mul3_e" in f.source, f.source
+    short = gc.input("s", shape=(3, ROW_TERMS - 1))
+    assert "_row" not in gc.compile([short], [gc.sum(gc.exp(short), axis=1), gc.exp(short)]).source
+    args = [np.random.default_rng(2).standard_normal((3, 37)), np.random.default_rng(3).standard_normal(37)]
+    want = [np.asarray(r).tobytes() for r in f(*args)]
+    for got, ref in zip(f(*args), (np.exp(args[0]) * args[1], (np.exp(args[0]) * args[1]).sum(1),
+                                   (np.exp(args[0]) * args[1]).max(1))):
+        np.testing.assert_allclose(got, ref, rtol=1e-13)
+    rng = np.random.default_rng(4)
+    kept: list[np.ndarray] = []
+    differ = 0
+    for _ in range(CALLS):
+        kept.append(np.empty(int(rng.integers(1, 64))))
+        if len(kept) > 50:
+            del kept[int(rng.integers(0, len(kept)))]
+        differ += [np.asarray(r).tobytes() for r in f(*args)] != want
+    assert differ == 0, f"{differ} of {CALLS} calls returned other bits"

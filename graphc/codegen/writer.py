@@ -83,6 +83,7 @@ class Writer:
         self.flat_names: dict[str, str] = {}
         self.helpers: list[list[str]] = []  # functions the kernel calls (chunks of long loops)
         self.terms: dict[Node, str] = {}  # full reductions of the current loop combined apart (LoopWriter.loop)
+        self.rows: dict[Node, str] = {}  # reductions over its innermost axis, a row at a time (LoopWriter.loop)
         self.externals: dict[str, str] = {}  # ops' Numba functions the kernel calls, by module-level name
         # the memory plan (graphc.codegen.memory): buffers from the workspace, but never
         # one an output may be (``escaping``: the outputs and what they are views of)
