@@ -48,7 +48,9 @@ def test_kernel_loops_over_batch_axes_and_copies_only_ungrouped_operands():
     p, q = gc.input("p", (4, 2, 3)), gc.input("q", (3, 4))
     outs = [a @ b, gc.einsum("kij,jk->i", p, q)]
     f = gc.compile([a, b, p, q], outs)
-    assert re.search(r"for batch\w* in range\(N\):  # one gemm per batch element", f.source), f.source
+    # a strided batch: one call, its gemms one per element of the batch
+    assert re.search(r"gemm_batch_call\(N, 4 \* 2, 3 \* 4, 3 \* 2, .*, a batch of N, one per element of a$", f.source,
+                     re.M), f.source
     assert len(re.findall(r"_c = ", f.source)) == 1  # p, whose contracted axes k, j are not adjacent
     rng = np.random.default_rng(0)
     args = [rng.standard_normal(s) for s in ((5, 3, 4), (5, 4, 2), (4, 2, 3), (3, 4))]
@@ -67,7 +69,7 @@ def test_kernel_loops_over_leading_result_axes_instead_of_copying():
     dw, dp = gc.grad(gc.sum(y * y), [w, p])
     assert (dw.attrs["spec"], dp.attrs["spec"]) == ("nfh,nhc->fc", "nfh,fc->nhc")
     f = gc.compile([w, p], [y, dw, dp])
-    assert len(re.findall(r"for n\w* in range\(N\):  # one gemm per n", f.source)) == 2, f.source
+    assert len(re.findall(r"gemm_batch_call\(N, .*, a batch of N, one per n$", f.source, re.M)) == 2, f.source
     # dw sums a gemm per image (n leads both g and p) instead of copying g to (F, N*H)
     assert len(re.findall(r"for n\w* in range\(N\):  # gemms summed over n", f.source)) == 1, f.source
     assert "_c = " not in f.source and "gemm_sum_call(" in f.source, f.source
@@ -95,6 +97,30 @@ def test_gemms_summed_over_contracted_axes_that_lead_both_operands(dtype):
     np.testing.assert_allclose(got, want, rtol=tol)
     np.testing.assert_allclose(got, gc.compile([a, b], y, backend="interpret")(av, bv), rtol=tol)
     assert np.array_equal(f(av[:0], bv[:0]), np.zeros((3, 4, 6), dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("count,size", [(64, 32), (3, 130), (1, 200), (0, 8)])
+def test_a_strided_batch_of_gemms_matches_numpy_whatever_the_thread_count(count, size, dtype):
+    # 64 small gemms (run in groups on the loop threads), 3 each large enough to be cut
+    # into blocks, one, none; the shared operand (w) has stride 0
+    x, w = gc.input("x", ("N", size, size), dtype=dtype), gc.input("w", (size, size), dtype=dtype)
+    y = gc.ir.apply("contract", w, x, spec="jk,nik->nji")  # conv2d's pattern: one gemm per n
+    f = gc.compile([x, w], [y, x @ x])
+    assert f.source.count("gemm_batch_call(N, ") == 2, f.source
+    rng = np.random.default_rng(3)
+    xv, wv = rng.standard_normal((count, size, size)).astype(dtype), rng.standard_normal((size, size)).astype(dtype)
+    try:
+        gc.set_threads(1)
+        one = f(xv, wv)
+        gc.set_threads(2)
+        two = f(xv, wv)
+    finally:
+        gc.set_threads(None)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    for got, want in zip(one, (np.einsum("jk,nik->nji", wv, xv), xv @ xv)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * size)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
 def test_spec_errors_name_the_op_and_operands():

@@ -67,7 +67,7 @@ class LoopWriter(Writer):
             # gradient: 3x slower), and a register sum in a loop that also stores is the
             # vectorized-or-not hazard described above. Not for rows shorter than ROW_TERMS
             # (W5's 2x2 max pool: rows of 2 were 25% slower than accumulating in memory).
-            long_rows = not flat and (not isinstance(shape[-1], int) or shape[-1] >= ROW_TERMS)
+            long_rows = not flat and len(shape) > 1 and (not isinstance(shape[-1], int) or shape[-1] >= ROW_TERMS)
             self.rows = {r: self.namer.fresh(f"{self.base(r)}_row") for r in reductions
                          if long_rows and r not in self.terms and len(shape) - 1 in r.attrs["axes"]}
             self.prologue([f"{t} = {self.buffer(shape[-1:], r)}" for r, t in self.rows.items()])  # scratch
@@ -239,7 +239,9 @@ class LoopWriter(Writer):
             self.emit(f"for {j} in range({self.dim(shape[-1])}):", depth)
             for line in lookup(r.op).combine(total, f"{row}[{j}]"):
                 self.emit(line, depth + 1)
-            for line in lookup(r.op).combine(self.reduced_element(r, accumulators[r], shape, index), total):
+            full = len(r.attrs["axes"]) == len(shape)
+            target = accumulators[r] if full else self.reduced_element(r, accumulators[r], shape, index)
+            for line in lookup(r.op).combine(target, total):
                 self.emit(line, depth)
         self.rows = {}
 

@@ -159,10 +159,24 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     buffers = {"a": (ca[0], ca[1]), "b": (cb[0], cb[1]), "c": (target, spec.out)}
     operands = {key: expr for key, (expr, _) in buffers.items()}
     depth = 1
+    what = f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})"
     if loop or batch:  # pointers into flat views, offset per loop and batch index
         flat = {key: w.namer.fresh(f"{expr}_flat") for key, (expr, _) in buffers.items()}
         for key, (expr, _) in buffers.items():
             w.emit(f"{flat[key]} = {w.flat(expr)}")
+        if len(loop) + bool(batch) == 1:  # one level: a strided batch (its small gemms on threads)
+            if loop:
+                count, name_of = w.dim(size[loop]), f"one per {loop}"
+                strides = [_size(w, size, memory[memory.index(loop) + 1:]) if loop in memory else "0"
+                           for _, memory in buffers.values()]
+            else:
+                count, name_of = nb, f"one per element of {batch}"
+                strides = [f"{m} * {k}", f"{k} * {n}", f"{m} * {n}"]
+            emit_gemm(w, node.dtype, m, n, k, f"{flat['a']}", ka[1], f"{flat['b']}", kb[1], f"{flat['c']}",
+                      what=f"{what}, a batch of {count}, {name_of}", batch=(count, *strides))
+            if node.shape == ():
+                w.emit(f"{name} = {target}[0]")
+            return
         index = {c: w.namer.fresh(f"{c}_") for c in loop}
         for c in loop:
             w.emit(f"for {index[c]} in range({w.dim(size[c])}):  # one gemm per {c}", depth)
@@ -172,7 +186,7 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
         depth = _batch_loop(w, batch, (nb, m, k, n), offset, depth)
         operands = {key: f"{flat[key]}[{' + '.join(offset[key]) or '0'}:]" for key in buffers}
     emit_gemm(w, node.dtype, m, n, k, operands["a"], ka[1], operands["b"], kb[1], operands["c"],
-              depth=depth, what=f"{target} = {args[0].expr} . {args[1].expr} ({spec.text})")
+              depth=depth, what=what)
     if node.shape == ():
         w.emit(f"{name} = {target}[0]")
 

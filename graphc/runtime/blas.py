@@ -157,16 +157,21 @@ def _scipy_forwarders() -> dict[str, int]:
     return out
 
 
-def _blocked_ir() -> ir.Module:
-    """``graphc_blocked_{d,s}gemm``: the CBLAS gemm (column-major, as the kernels call
-    it) cut into blocks run by the chunk launcher, each block a call of
-    ``graphc_serial_{d,s}gemm``; and the launcher's task for one block."""
+def _gemm_ir(parallel: bool) -> ir.Module:
+    """Where ``parallel``: ``graphc_blocked_{d,s}gemm``, the CBLAS gemm (column-major, as
+    the kernels call it) cut into blocks run by the chunk launcher, each block a call of
+    ``graphc_serial_{d,s}gemm``, and the launcher's task for one block. Always:
+    ``graphc_batch_{d,s}gemm``, a batch of gemms (``_batch_ir``)."""
     i8p, i32, i64, void = ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(64), ir.VoidType()
-    module = ir.Module("graphc_blocked_gemm")
-    launch = ir.Function(module, ir.FunctionType(void, [i8p, i8p, i64]), "graphc_run_chunks")
+    module = ir.Module("graphc_gemm")
+    launch = ir.Function(module, ir.FunctionType(void, [i8p, i8p, i64]), "graphc_run_chunks") if parallel else None
     ctlz = ir.Function(module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.ctlz.i64")
     for kind, real, size in (("d", ir.DoubleType(), 8), ("s", ir.FloatType(), 4)):
         cblas = ir.FunctionType(void, [i32, i32, i32, i64, i64, i64, real, i8p, i64, i8p, i64, real, i8p, i64])
+        if not parallel:  # the batch's gemms: NumPy's (on its pool), one after another
+            _batch_ir(module, kind, size, cblas, ir.Function(module, cblas, f"graphc_cblas_{kind}gemm"), None,
+                      None, ctlz)
+            continue
         serial = ir.Function(module, cblas, f"graphc_serial_{kind}gemm")
         # the launcher's data: the gemm's arguments (but order), the block count, and 1
         # if the blocks are column ranges of the result, 0 if row ranges
@@ -200,11 +205,7 @@ def _blocked_ir() -> ir.Module:
         _, ta, tb, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc = gemm.args
         by_column = b.icmp_signed(">=", n, m)
         side = b.select(by_column, n, m)
-        units = b.udiv(b.mul(b.mul(m, n), k), i64(GRAIN))
-        units = b.select(b.icmp_unsigned("<", units, i64(1)), i64(1), units)
-        blocks = b.shl(i64(1), b.sub(i64(63), b.call(ctlz, [units, ir.Constant(ir.IntType(1), 0)])))
-        for most in (i64(MAX_BLOCKS), b.sdiv(side, i64(MIN_SIDE))):
-            blocks = b.select(b.icmp_signed("<", most, blocks), most, blocks)
+        blocks = _blocks(b, ctlz, b.mul(b.mul(m, n), k), b.sdiv(side, i64(MIN_SIDE)))
         with b.if_else(b.icmp_signed("<", blocks, i64(2))) as (one, many):
             with one:
                 b.call(serial, [i32(_COL_MAJOR), ta, tb, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc])
@@ -215,25 +216,99 @@ def _blocked_ir() -> ir.Module:
                     b.store(value, b.gep(packed, [i32(0), i32(f)]))
                 b.call(launch, [b.bitcast(task, i8p), b.bitcast(packed, i8p), blocks])
         b.ret_void()
+        _batch_ir(module, kind, size, cblas, gemm, serial, launch, ctlz)
     return module
 
 
-def _blocked(serial: dict[str, int]) -> dict[str, int]:
-    """Compile the blocked gemms (Numba's JIT; a few ms) over the ``serial`` gemms."""
+def _blocks(b: ir.IRBuilder, ctlz: ir.Function, work: ir.Value, most: ir.Value) -> ir.Value:
+    """The block count for ``work`` multiply-adds: the largest power of two at most
+    work / GRAIN, MAX_BLOCKS and ``most`` (at least 1 where work < GRAIN)."""
+    i64 = ir.IntType(64)
+    units = b.udiv(work, i64(GRAIN))
+    units = b.select(b.icmp_unsigned("<", units, i64(1)), i64(1), units)
+    blocks = b.shl(i64(1), b.sub(i64(63), b.call(ctlz, [units, ir.Constant(ir.IntType(1), 0)])))
+    for bound in (i64(MAX_BLOCKS), most):
+        blocks = b.select(b.icmp_signed("<", bound, blocks), bound, blocks)
+    return blocks
+
+
+def _batch_ir(module: ir.Module, kind: str, size: int, cblas: ir.FunctionType, gemm: ir.Function,
+              serial: ir.Function | None, launch: ir.Function | None, ctlz: ir.Function) -> None:
+    """``graphc_batch_{kind}gemm(count, stride_a, stride_b, stride_c, <CBLAS gemm>)``: the
+    gemm for each q < count with the operands advanced by q strides (elements; 0 for an
+    operand shared by the batch), as a strided-batch gemm. Gemms of at least 2 * GRAIN
+    multiply-adds run one after another, each in blocks (``gemm``); smaller ones in groups
+    of consecutive q on the loop threads (``serial`` through ``launch``, where given),
+    the groups fixed by the sizes as gemm blocks are."""
+    i8p, i32, i64, void = ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(64), ir.VoidType()
+    real = cblas.args[6]
+    fields = ir.LiteralStructType([i64, i64, i64, i64, i32, i32, i64, i64, i64, real, i8p, i64, i8p, i64, real,
+                                   i8p, i64, i64])  # count, strides, the gemm's arguments but order, groups
+
+    def run(b: ir.IRBuilder, callee: ir.Function, lo: ir.Value, hi: ir.Value, args: list[ir.Value]) -> None:
+        """callee over the batch elements [lo, hi): a counted loop."""
+        sa, sb, sc, ta, tb, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc = args
+        head, body, done = (b.append_basic_block(x) for x in ("head", "body", "done"))
+        start = b.block
+        b.branch(head)
+        b.position_at_end(head)
+        q = b.phi(i64)
+        q.add_incoming(lo, start)
+        b.cbranch(b.icmp_signed("<", q, hi), body, done)
+        b.position_at_end(body)
+
+        def at(base, stride):
+            return b.gep(base, [b.mul(b.mul(q, stride), i64(size))])
+
+        b.call(callee, [i32(_COL_MAJOR), ta, tb, m, n, k, alpha, at(a, sa), lda, at(bm, sb), ldb, beta,
+                        at(c, sc), ldc])
+        q.add_incoming(b.add(q, i64(1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    batch = ir.Function(module, ir.FunctionType(void, [i64, i64, i64, i64, *cblas.args]), f"graphc_batch_{kind}gemm")
+    b = ir.IRBuilder(batch.append_basic_block())
+    count, sa, sb, sc, _, *rest = batch.args
+    m, n, k = rest[2:5]
+    if launch is None or serial is None:
+        run(b, gemm, i64(0), count, [sa, sb, sc, *rest])
+        b.ret_void()
+        return
+    task = ir.Function(module, ir.FunctionType(void, [i8p, i64]), f"graphc_batch_group_{kind}")
+    tb_ = ir.IRBuilder(task.append_basic_block())
+    data = tb_.bitcast(task.args[0], fields.as_pointer())
+    loaded = [tb_.load(tb_.gep(data, [i32(0), i32(f)])) for f in range(len(fields.elements))]
+    group, groups, total = task.args[1], loaded[-1], loaded[0]
+    lo = tb_.sdiv(tb_.mul(group, total), groups)
+    hi = tb_.sdiv(tb_.mul(tb_.add(group, i64(1)), total), groups)
+    run(tb_, serial, lo, hi, loaded[1:-1])
+    tb_.ret_void()
+
+    work = b.mul(b.mul(m, n), k)
+    groups = _blocks(b, ctlz, b.mul(work, count), count)
+    alone = b.or_(b.icmp_signed(">=", work, i64(2 * GRAIN)), b.icmp_signed("<", groups, i64(2)))
+    with b.if_else(alone) as (one_by_one, grouped):
+        with one_by_one:
+            run(b, gemm, i64(0), count, [sa, sb, sc, *rest])
+        with grouped:
+            packed = b.alloca(fields)
+            for f, value in enumerate((count, sa, sb, sc, *rest, groups)):
+                b.store(value, b.gep(packed, [i32(0), i32(f)]))
+            b.call(launch, [b.bitcast(task, i8p), b.bitcast(packed, i8p), groups])
+    b.ret_void()
+
+
+def _compile(parallel: bool) -> object:
+    """Compile ``_gemm_ir`` (Numba's JIT; a few ms), its symbols already registered."""
     from numba.core.compiler_lock import global_compiler_lock
     from numba.core.registry import cpu_target
 
-    from graphc.codegen.parallel import start_launcher
-
-    start_launcher()
-    for kind, address in serial.items():
-        llvm.add_symbol(f"graphc_serial_{kind}gemm", address)
     with global_compiler_lock:
-        library = cpu_target.target_context.codegen().create_library("graphc_blocked_gemm")
-        library.add_ir_module(_blocked_ir())
+        library = cpu_target.target_context.codegen().create_library("graphc_gemm")
+        library.add_ir_module(_gemm_ir(parallel))
         library.finalize()
     _keep.append(library)
-    return {k: library.get_pointer_to_function(f"graphc_blocked_{k}gemm") for k in "ds"}
+    return library
 
 
 def start(threads_run_loops: bool) -> None:
@@ -253,8 +328,14 @@ def start(threads_run_loops: bool) -> None:
             name = os.path.basename(path)
             private = _private_copy(path, prefix) if threads_run_loops else None
             if private is not None:
+                from graphc.codegen.parallel import start_launcher
+
                 _keep.append(private)
-                gemms = _blocked(_gemms(private, prefix))
+                start_launcher()
+                for kind, address in _gemms(private, prefix).items():
+                    llvm.add_symbol(f"graphc_serial_{kind}gemm", address)
+                library = _compile(parallel=True)
+                gemms = {k: library.get_pointer_to_function(f"graphc_blocked_{k}gemm") for k in "ds"}
                 LIBRARY = f"blocks on graphc's loop threads, each a one-thread gemm of a private copy of {name}"
             else:
                 gemms = _gemms(numpy_lib, prefix)
@@ -262,6 +343,11 @@ def start(threads_run_loops: bool) -> None:
                     "" if threads_run_loops else " (graphc's loops run serially)")
         for kind, address in gemms.items():
             llvm.add_symbol(f"graphc_cblas_{kind}gemm", address)
+        if "blocks" not in LIBRARY:
+            library = _compile(parallel=False)
+        for kind in "ds":
+            llvm.add_symbol(f"graphc_cblas_{kind}gemm_batch",
+                            library.get_pointer_to_function(f"graphc_batch_{kind}gemm"))
 
 
 def _numpy_call(name: str) -> ctypes._CFuncPtr | None:
