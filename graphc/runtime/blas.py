@@ -21,6 +21,11 @@ cores with another process spinning and the machine loaded besides: OpenBLAS's p
 median 0.46 ms and 90th percentile 4.5 ms; these blocks 0.79 ms and 0.95 ms; one
 thread 0.72 and 0.83 ms.
 
+A strided batch of gemms (``graphc_cblas_{d,s}gemm_batch``: conv2d's gemm per image)
+runs its gemms one after another where each is large enough to be cut into blocks,
+and otherwise in groups of consecutive gemms on the same threads, the groups fixed by
+the sizes as blocks are.
+
 The block count is a function of the gemm's sizes only, the largest power of two at
 most ``work / GRAIN``, ``MAX_BLOCKS`` and ``side / MIN_SIDE``: never of the thread count.
 A block computes whole rows (columns) of the result with the full inner dimension, so
