@@ -88,10 +88,34 @@ def _call_task(typingctx, task, data, c):
     return types.none(types.voidptr, types.voidptr, types.int64), codegen
 
 
+@intrinsic
+def _set_chunksize(typingctx, n):
+    """Numba's set_parallel_chunksize(n), returning the previous size, through the
+    symbols its threading layer registers with LLVM, declared as its parfor lowering
+    declares them (its Python functions are ctypes pointers, which would keep the
+    launcher out of Numba's disk cache)."""
+    i64 = ir.IntType(64)
+
+    def codegen(context, builder, sig, args):
+        get = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, []), "get_parallel_chunksize")
+        set_ = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i64]),
+                                              "set_parallel_chunksize")
+        before = builder.call(get, [])
+        builder.call(set_, [args[0]])
+        return before
+
+    return types.int64(types.int64), codegen
+
+
 def _launcher() -> numba.core.ccallback.CFunc:
     def launch(task, data, count):  # the chunks on Numba's (TBB) threads, any order
+        # one chunk at a time to whichever thread is free (Numba's dynamic schedule): by
+        # default Numba gives each thread an equal share up front, and a thread the
+        # scheduler leaves off a core then holds its whole share while the caller waits
+        before = _set_chunksize(1)
         for c in numba.prange(count):
             _call_task(task, data, c)
+        _set_chunksize(before)
 
     signature = types.void(types.voidptr, types.voidptr, types.int64)
     return numba.cfunc(signature, parallel=True, nogil=True, cache=True)(launch)
