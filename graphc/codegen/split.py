@@ -154,7 +154,7 @@ class SplitWriter(LoopWriter):
                 entries[u] = self.arguments[u]
                 continue
             array = v.expr if v.layout == "C" else self.contiguous(v, u)
-            if array != v.expr:
+            if u not in set(self.spec.params):  # the kernel's own: it might be freed after its last use
                 local.append(array)
             entries[u] = first + len(own)
             own.append(f"{table}[{entries[u]}] = {self.helper('address_of')}({array})  # %{self.ids[u]}")
