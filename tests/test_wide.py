@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.bench import scaling
 from graphc.bench.scaling import wide
 from graphc.codegen import kernel, split
 
@@ -102,3 +103,12 @@ def test_small_kernels_keep_their_calling_convention():
     f = gc.compile(xs, [loss, *gc.grad(loss, xs)])
     assert "def kernel(x0, x1, x2, x3, x4, x5, x6, x7):" in f.source and "address" not in f.source
     assert not kernel.wants_packing(xs, [loss, *gc.grad(loss, xs)])
+
+
+def test_wide_workload_measures_cold_warm_and_run():
+    (row,) = [scaling.measure_wide(3, rounds=2, min_time=0.0005)]
+    assert row["n"] == 3 and not row["problems"]
+    assert row["compile_cold"] > 0 and row["compile_cold_cpu"] > 0 and row["compile_warm"] > 0
+    assert row["run"] > 0 and row["run_interpret"] > 0
+    (line,) = scaling.format_wide_rows([row])[1:]
+    assert line.split()[0] == "3" and "WRONG" not in line
