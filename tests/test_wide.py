@@ -86,9 +86,10 @@ def test_equal_parts_over_different_inputs_are_one_loop():
     assert main.startswith("def kernel(addresses, N):")  # packed: 60 inputs and 60 gradients
     loops = re.findall(r"for part\w* in range\((\d+)\):  # parts \d+ to \d+\n +(\w+)\(([^)]*)\)", main)
     assert loops and max(int(run) for run, _, _ in loops) >= 10
-    for _, helper, arguments in loops:  # a loop's calls differ only in their table entries
-        assert re.fullmatch(r"kernel_addresses, kernel_entries\[[^]]+\], 0, n", arguments)
-        assert f"def {helper}(table0, entries1, lo, hi):" in f.source
+    for _, helper, arguments in loops:  # a loop's calls differ only in their slices of the tables
+        assert re.fullmatch(r"(kernel_constants\[[^]]+\], )?kernel_addresses, kernel_entries\[[^]]+\]"
+                            r"(, kernel_constants\[[^]]+\])?, 0, n", arguments)
+        assert re.search(rf"def {helper}\((constants\d, )?table\d, entries\d(, constants\d)?, lo, hi\):", f.source)
     calls = re.findall(r"\n    (?:\w+, = )?(kernel_part\w*)\(", main)
     assert len(calls) < 40 and len(set(calls)) <= 12
     rng = np.random.default_rng(0)
@@ -112,3 +113,30 @@ def test_wide_workload_measures_cold_warm_and_run():
     assert row["run"] > 0 and row["run_interpret"] > 0
     (line,) = scaling.format_wide_rows([row])[1:]
     assert line.split()[0] == "3" and "WRONG" not in line
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_parts_differing_only_in_constants_share_a_helper(dtype):
+    # each term scaled by its own weight: the weights go to the parts as data
+    n = 100
+    xs = [gc.input(f"x{i}", shape=(6, 8), dtype=dtype) for i in range(n)]
+    h = 0
+    for i, x in enumerate(xs):
+        h = h + gc.tanh(x) * (0.5 + i / n)
+    loss = gc.sum(h * h)
+    outputs = [loss, *gc.grad(loss, xs)]
+    f = gc.compile(xs, outputs)
+    main = f.source[f.source.index("def kernel("):]
+    assert "kernel_constants = np.array([" in f.source and "kernel_constants[" in main
+    runs = [int(run) for run in re.findall(r"for part\w* in range\((\d+)\):", main)]
+    assert runs and max(runs) >= 8
+    parts = re.findall(r"# part \d+: (\w+) computes", main)  # without the constants as data, each its own helper
+    assert len(parts) >= 3 * len(set(parts)) and len(parts) > 40
+    if dtype == "float32":
+        assert re.search(r"c0 = np\.float32\(constants\d\[0\]\)  # a constant", f.source)
+    g = gc.compile(xs, outputs, backend="interpret")
+    rng = np.random.default_rng(5)
+    values = [rng.standard_normal((6, 8)).astype(dtype) for _ in xs]
+    rtol = 1e-12 if dtype == "float64" else 1e-4
+    for a, b in zip(f(*values), g(*values), strict=True):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
