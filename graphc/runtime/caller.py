@@ -10,7 +10,10 @@ converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed
 takes arguments by input name. Results the kernel may share with its arguments, its
 constants or another result are copied (``borrowed``): every array returned is fresh.
 A kernel with a memory plan also takes the calling thread's workspace and hands it
-back (graphc.runtime.workspace); no result is ever in it.
+back (graphc.runtime.workspace); no result is ever in it. A kernel of many arrays takes
+them packed (graphc.codegen.kernel, ``KernelWriter.pack``): its caller
+(``make_packed_caller``) makes the same checks, allocates the results and passes every
+array's address in one int64 array.
 
 Both paths call the kernel's compiled entry point, not its Numba dispatcher: the
 dispatcher types every argument again to pick an overload (~0.3 µs), while the entry
