@@ -251,7 +251,8 @@ def test_bench_cold_compiles_from_empty_caches(pinned_env, monkeypatch, tmp_path
 def test_bench_quick_defaults():
     parser = cli.build_parser()
     args = bench_run.settle(parser.parse_args(["bench", "--quick"]))
-    assert (args.rounds, args.min_time, args.sizes) == (5, 0.005, [10, 100])
+    assert (args.rounds, args.min_time, args.sizes, args.wide_sizes) == (5, 0.005, [10, 100], [10, 100])
+    assert "WIDE" in args.workloads
     assert "W5_28x28" not in args.workloads and "S" in args.workloads and "W1" in args.workloads
     assert "torch-compile" not in args.systems and "graphc" in args.systems
     full = bench_run.settle(parser.parse_args(["bench", "--rounds", "7"]))

@@ -39,7 +39,7 @@ from graphc.bench.workloads import WORKLOADS
 
 DTYPES = {"f64": np.dtype(np.float64), "f32": np.dtype(np.float32)}
 MODES = ("fwd", "fwd+bwd")
-WORKLOAD_NAMES = [*WORKLOADS, "S"]
+WORKLOAD_NAMES = [*WORKLOADS, "S", "WIDE"]
 QUICK_SKIPS = {"W5_28x28"}  # --quick without --workloads: its cold compile alone takes ~25 s
 SLOW_COMPILERS = {"torch-compile", "pytensor"}  # --quick without --systems leaves them out
 PLOT_FORMATS = ("png", "svg")
@@ -86,6 +86,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", type=_sizes, metavar="10,100,...",
                    help=f"S's chain lengths (default {','.join(map(str, scaling.SIZES))}; "
                         f"--quick {','.join(map(str, scaling.QUICK_SIZES))})")
+    p.add_argument("--wide-sizes", type=_sizes, metavar="10,100,...",
+                   help=f"WIDE's input counts (default {','.join(map(str, scaling.WIDE_SIZES))}; "
+                        f"--quick {','.join(map(str, scaling.WIDE_QUICK_SIZES))})")
     p.add_argument("--seed", type=int, default=1, help="seed of the timed data")
     p.add_argument("--quick", action="store_true", help="a smoke run in a few minutes, not a measurement")
     p.add_argument("--json", type=Path, metavar="PATH", help="write every figure and the machine's description")
@@ -107,6 +110,7 @@ def settle(args: argparse.Namespace) -> argparse.Namespace:
     args.rounds = args.rounds or (5 if args.quick else 15)
     args.min_time = args.min_time or (0.005 if args.quick else 0.02)
     args.sizes = args.sizes or list(scaling.QUICK_SIZES if args.quick else scaling.SIZES)
+    args.wide_sizes = args.wide_sizes or list(scaling.WIDE_QUICK_SIZES if args.quick else scaling.WIDE_SIZES)
     if args.workloads is None:
         args.workloads = [w for w in WORKLOAD_NAMES if not (args.quick and w in QUICK_SKIPS)]
     if args.systems is None:
@@ -205,8 +209,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(machine.summary(info))
     result: dict[str, Any] = {"format": JSON_FORMAT, "graphc": graphc.__version__, "started": started.isoformat(),
                               "argv": sys.argv, "settings": _settings(args), "machine": info, "selftest": None,
-                              "rows": [], "scaling": [], "durations": {}, "seconds": None}
-    workloads = [w for w in args.workloads if w != "S"]
+                              "rows": [], "scaling": [], "wide": [], "durations": {}, "seconds": None}
+    workloads = [w for w in args.workloads if w not in ("S", "WIDE")]
     if workloads and not args.no_selftest:
         errors = selftest.run_all(workloads)
         result["selftest"] = errors
@@ -216,10 +220,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     systems = ["numpy", *(s for s in args.systems if s != "numpy")]
     tasks = [(w, d) for w in workloads for d in args.dtypes]
     sizes = args.sizes if "S" in args.workloads else []
+    wide_sizes = args.wide_sizes if "WIDE" in args.workloads else []
     rows: list[Row] = result["rows"]
     durations: dict[str, float] = result["durations"]  # wall seconds of each case: where a run's time goes
-    with tqdm(total=len(tasks) + len(sizes), unit="case", disable=args.no_progress or None, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+    with tqdm(total=len(tasks) + len(sizes) + len(wide_sizes), unit="case", disable=args.no_progress or None,
+              file=sys.stderr, dynamic_ncols=True) as bar:
         for workload, dtype_name in tasks:
             case = f"{workload} {dtype_name}"
             _progress(bar, case)
@@ -235,8 +240,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["scaling"].append(scaling.measure(n, args.rounds, args.min_time))
             durations[case] = time.perf_counter() - t
             bar.update()
+        for n in wide_sizes:
+            case = f"WIDE n={n}"
+            _progress(bar, case)
+            bar.set_postfix_str("compiling cold and warm, in fresh processes")
+            t = time.perf_counter()
+            result["wide"].append(scaling.measure_wide(n, args.rounds, args.min_time))
+            durations[case] = time.perf_counter() - t
+            bar.update()
     info["load_after"] = machine.load()
-    print_tables(rows, result["scaling"], cold=args.cold)
+    print_tables(rows, result["scaling"], cold=args.cold, wide=result["wide"])
     result["seconds"] = time.perf_counter() - clock
     print(f"\n{machine.load_text(info['load_after'])} at the end; "
           f"timing loop overhead {harness.format_seconds(harness.call_overhead())}/call")
@@ -258,7 +271,8 @@ def _progress(bar: tqdm, case: str) -> None:
         print(f"measuring {case} ...", flush=True)
 
 
-def print_tables(rows: list[Row], scaled: list[dict[str, Any]], cold: bool = False) -> None:
+def print_tables(rows: list[Row], scaled: list[dict[str, Any]], cold: bool = False,
+                 wide: Sequence[dict[str, Any]] = ()) -> None:
     timed = [r for r in rows if not r.mode.startswith("compile")]
     if timed:
         harness.print_table(timed, baseline="numpy", title="Median time per call, and its ratio to NumPy by hand")
@@ -274,6 +288,10 @@ def print_tables(rows: list[Row], scaled: list[dict[str, Any]], cold: bool = Fal
         print("\nS: a chain of n elementwise ops and its gradient (cold: empty cache; warm: from the disk cache; "
               f"run: one call, N={scaling.ROWS})")
         print("\n".join(scaling.format_rows(scaled)))
+    if wide:
+        print("\nWIDE: n inputs of (N, 8), a loss and its n gradients (cold: empty cache, wall and CPU; warm: "
+              f"from the disk cache; run: one call, N={scaling.ROWS})")
+        print("\n".join(scaling.format_wide_rows(list(wide))))
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -282,10 +300,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def failed(result: dict[str, Any]) -> bool:
     """Whether graphc itself went wrong: the NumPy reference's self-test, a graphc system
-    disagreeing with it, or S compiled disagreeing with S interpreted."""
+    disagreeing with it, or S or WIDE compiled disagreeing with its interpreted self."""
     return bool(result["selftest"]) or any(
         row.note == "WRONG" and row.system in ("graphc", "interpret") for row in result["rows"]) or any(
-        s.get("problems") for s in result["scaling"])
+        s.get("problems") for s in (*result["scaling"], *result.get("wide", ())))
 
 
 def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
@@ -31,6 +32,15 @@ from graphc.passes.fusion import Loop, schedule
 # bytes: a kernel whose intermediates all have fixed sizes adding up to less allocates them
 # per call (small np.empty calls cost less than passing a workspace in and out, ~0.25 µs)
 SMALL = 64 * 1024
+# array arguments and results: a kernel with more takes them packed (see KernelWriter.pack)
+PACK_ABOVE = 64
+
+
+def wants_packing(params: Sequence[Node], outputs: Sequence[Node]) -> bool:
+    """Whether a kernel of these parameters and outputs takes its arrays packed: Numba
+    unboxes each array argument, counts references to it and LLVM keeps each in the
+    kernel's frame, so a kernel of thousands of array parameters took minutes to compile."""
+    return sum(n.shape != () for n in (*params, *outputs)) > PACK_ABOVE
 
 
 @dataclass
@@ -46,6 +56,7 @@ class KernelSpec:
     workspace: bool = True  # intermediates from a workspace by a memory plan (graphc.codegen.memory)
     memory: MemoryPlan | None = None  # the plan, once written, if any buffer is planned: the kernel then
     # takes the workspace as its last parameter and returns it (grown if it was too small) last
+    packed: bool = False  # arrays packed (KernelWriter.pack): dim_params must then name every named dim
 
 
 class KernelWriter(SplitWriter):
@@ -67,6 +78,8 @@ class KernelWriter(SplitWriter):
         # parameters: the given values, the named dims no array carries, the array constants
         names = [self.values[p].expr for p in spec.params] + [self.dims[d] for d in spec.dim_params]
         names += [self.values[c].expr for c in spec.constants]
+        if spec.packed:
+            names = self.pack(names)
         for p in params:
             if p.name is not None and not is_plain(p.name):
                 self.emit(f"# {self.values[p].expr}: {self.comment(p)}")
@@ -87,6 +100,7 @@ class KernelWriter(SplitWriter):
         for o in spec.outputs:  # what a result may be: never a buffer of the workspace
             self.escaping.update(view_chain(o))
         plan_at = len(self.lines)
+        self.deferred_at = plan_at
         last: dict[Node, int] = {}  # the last step reading each node (or a view of it)
         for t, step in enumerate(schedule(spec.outputs, params, spec.fuse)):
             self.at = t
@@ -99,17 +113,77 @@ class KernelWriter(SplitWriter):
                     self.loop(step)
             else:
                 self.step(step.node)
-        results = [self.value(o).expr for o in spec.outputs]
+        if spec.packed:
+            results = self.unpack_results()
+        else:
+            results = [self.value(o).expr for o in spec.outputs]
         if self.plan is not None and self.plan.buffers:
             self.lines[plan_at:plan_at] = self.plan_lines(last)
+        if spec.packed:
+            self.lines[self.deferred_at:self.deferred_at] = self.deferred_lines()
         if self.ws:
             names.append(self.ws)
             results.append(self.ws)
-        self.emit(f"return ({', '.join(results)},)")
+        self.emit(f"return ({', '.join(results)},)" if results else "return ()")
         header = [JIT,
                   f"def {spec.name}({', '.join(names)}):"]
         helpers = [line for h in [*self.helpers, self.row_table_lines()] if h for line in (*h, "", "")]
         return helpers + header + self.lines
+
+    # -- a packed kernel ------------------------------------------------------------
+    def pack(self, names: list[str]) -> list[str]:
+        """A kernel of many arrays (``wants_packing``) takes, instead of its array
+        arguments, one int64 array of addresses: the arguments' data, then the result
+        arrays' (the caller allocates them, from the named dims it passes: every named dim
+        is a parameter). It returns its 0-d results alone. An array is read as a view of
+        its address (``address_view``, no reference counting: the caller keeps the arrays
+        alive), written only where the kernel reads it, and a split loop's parts read and
+        write the arrays in place through the address table (graphc.codegen.split).
+        Returns the kernel's parameters."""
+        spec = self.spec
+        self.addresses = self.namer.fresh("addresses")
+        self.imports.add("address_view")
+        self.deferred: dict[str, str] = {}  # a view of a caller's array: its statement, written if read
+        self.packed = [n for n in (*spec.params, *spec.outputs) if n.shape != ()]
+        arrays = [p for p in spec.params if p.shape != ()]
+        for j, p in enumerate(arrays):
+            self.arguments[p] = j
+            self.deferred[self.values[p].expr] = f"{self.values[p].expr} = {self.caller_view(p, j)}"
+        self.outs = [(o, len(arrays) + k) for k, o in enumerate(o for o in spec.outputs if o.shape != ())]
+        for o, entry in self.outs:
+            self.results.setdefault(o, entry)
+        kept = set(arrays)
+        return [self.addresses, *(name for name, p in zip(names, spec.params) if p not in kept),
+                *names[len(spec.params):]]
+
+    def caller_view(self, node: Node, entry: int) -> str:
+        """A view of the caller's array at ``entry`` of the addresses, with ``node``'s shape."""
+        view = f"address_view({self.addresses}[{entry}], {self.size_expr(node.shape)}, {self.np_dtype(node)})"
+        return view if node.ndim == 1 else self.shaped(view, node.shape)
+
+    def result_value(self, node: Node) -> Value:
+        name = self.namer.fresh(f"{self.base(node)}_result")
+        self.deferred[name] = f"{name} = {self.caller_view(node, self.results[node])}  # %{self.ids[node]}, a result"
+        return Value(name, False)
+
+    def unpack_results(self) -> list[str]:
+        """Each array result not written in place copied into the caller's array (by a
+        loop: any layout); the 0-d results, which the kernel returns."""
+        for o, entry in self.outs:
+            if o in self.written and self.results[o] == entry:
+                continue  # a split loop wrote it in place
+            v = self.value(o)
+            target = self.namer.fresh(f"{self.base(o)}_out")
+            self.emit(f"{target} = {self.caller_view(o, entry)}  # %{self.ids[o]} into the caller's array "
+                      f"(result {entry - len(self.arguments)})")
+            index = self.nested_loops(o.shape)
+            self.emit(f"{target}[{', '.join(index)}] = {v.expr}[{', '.join(index)}]", 1 + o.ndim)
+        return [self.value(o).expr for o in self.spec.outputs if o.shape == ()]
+
+    def deferred_lines(self) -> list[str]:
+        """The views of the caller's arrays that the kernel reads (see ``pack``)."""
+        used = {word for line in self.lines for word in re.findall(r"\w+", line.split("#")[0])}
+        return [f"    {line}" for name, line in self.deferred.items() if name in used]
 
     def plan_lines(self, last: dict[Node, int]) -> list[str]:
         """Make the memory plan (its buffers' lifetimes end at their holders' last reads)

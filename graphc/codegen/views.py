@@ -124,3 +124,57 @@ def workspace_view(typingctx, ws, offset, count, dtype):
         return impl_ret_borrowed(context, builder, sig.return_type, dst._getvalue())
 
     return result(ws, offset, count, dtype), codegen
+
+
+@intrinsic
+def address_of(typingctx, a):
+    """The address of ``a``'s first element, as an int64 (for an address table: see
+    graphc.codegen.split). The address holds no reference: whoever made the table keeps
+    ``a`` alive while it is read (``keep_alive``)."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        return builder.ptrtoint(src.data, context.get_value_type(types.int64))
+
+    return types.int64(a), codegen
+
+
+@intrinsic
+def address_view(typingctx, address, count, dtype):
+    """``count`` elements of ``dtype`` (``np.float64``, ...) at ``address`` (an int64
+    from ``address_of``, or from the caller's table of its arrays' addresses), as a 1-D C
+    array owning no reference: no reference counting, and valid while the array the
+    address came from lives."""
+    if not (isinstance(address, types.Integer) and isinstance(count, types.Integer)
+            and isinstance(dtype, types.NumberClass)):
+        return None
+    result = types.Array(dtype.instance_type, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        dst = make_array(sig.return_type)(context, builder)
+        item = context.get_data_type(sig.return_type.dtype)
+        at = context.cast(builder, args[0], sig.args[0], types.intp)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(item))
+        n = context.cast(builder, args[1], sig.args[1], types.intp)
+        populate_array(dst, data=builder.inttoptr(at, item.as_pointer()), shape=cgutils.pack_array(builder, [n]),
+                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=itemsize, meminfo=None,
+                       parent=None)
+        return dst._getvalue()
+
+    return result(address, count, dtype), codegen
+
+
+@intrinsic
+def keep_alive(typingctx, a):
+    """Nothing, but a use of ``a``: Numba releases an array after its variable's last
+    use, so a kernel that handed out the array's address (``address_of``) names it here,
+    after the last call reading through the address."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return context.get_dummy_value()
+
+    return types.none(a), codegen

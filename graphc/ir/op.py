@@ -70,6 +70,9 @@ class Op:
     pin_float32: bool = False
     cost: int = 1
     vecmath: str | None = None
+    # its scalar code is the same arithmetic whatever the value of a constant operand, so a
+    # split loop may pass the constant as data: parts differing only in it share a helper
+    constants_as_data: bool = False
 
     def __post_init__(self) -> None:
         if self.vecmath is not None and self.scalar is None:

@@ -26,7 +26,7 @@ TRANSCENDENTAL = 8  # the cost of an exp/log/tanh/sigmoid (a vecmath polynomial)
 
 def _define(name: str, numpy: Callable, vjp: Callable | None, gate: str, scalar: Callable[..., str] | None,
             float_only: bool = False, doc: str = "", **facts: Any) -> None:
-    """One elementwise op; ``facts`` are the Op's codegen fields (pin_float32, cost, vecmath)."""
+    """One elementwise op; ``facts`` are the Op's codegen fields (pin_float32, cost, vecmath, constants_as_data)."""
     register(Op(name, infer=elementwise_infer(float_only), numpy=numpy, vjp=vjp, gate=gate,
                 kind="elementwise", scalar=scalar, doc=doc, **facts))
 
@@ -65,9 +65,9 @@ def _nan_or(cond: str, a: str) -> str:
 
 # -- the add gate distributes, the mul gate switches ---------------------------------
 _define("add", _ref(np.add), _ub(lambda n, g, i: g), "distribute",
-        lambda a, c, at: f"{a[0]} + {a[1]}")
+        lambda a, c, at: f"{a[0]} + {a[1]}", constants_as_data=True)
 _define("sub", _ref(np.subtract), _ub(lambda n, g, i: g if i == 0 else -g), "distribute",
-        lambda a, c, at: f"{a[0]} - {a[1]}")
+        lambda a, c, at: f"{a[0]} - {a[1]}", constants_as_data=True)
 _define("neg", _ref(np.negative), lambda n, g, i: -g, "distribute",
         lambda a, c, at: f"-{a[0]}")
 _define("identity", lambda args, attrs, dims: args[0], lambda n, g, i: g, "distribute",
@@ -75,7 +75,7 @@ _define("identity", lambda args, attrs, dims: args[0], lambda n, g, i: g, "distr
         doc="x unchanged: autodiff marks with it each input a gate hands its gradient on to as it is "
             "(add distributes), so every variable's gradient is a node of its own; simplify removes it")
 _define("mul", _ref(np.multiply), _ub(lambda n, g, i: g * n.inputs[1 - i]), "switch",
-        lambda a, c, at: f"{a[0]} * {a[1]}")
+        lambda a, c, at: f"{a[0]} * {a[1]}", constants_as_data=True)
 
 
 def _div_vjp(node: Node, g: Node, i: int) -> Node:
@@ -84,7 +84,7 @@ def _div_vjp(node: Node, g: Node, i: int) -> Node:
 
 
 _define("div", _ref(np.divide), _ub(_div_vjp), "local",
-        lambda a, c, at: f"{a[0]} / {a[1]}", float_only=True)
+        lambda a, c, at: f"{a[0]} / {a[1]}", float_only=True, constants_as_data=True)
 
 
 def _pow_vjp(node: Node, g: Node, i: int) -> Node:

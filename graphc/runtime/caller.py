@@ -10,7 +10,10 @@ converted (a non-contiguous array is copied, a NumPy scalar or 0-d array unboxed
 takes arguments by input name. Results the kernel may share with its arguments, its
 constants or another result are copied (``borrowed``): every array returned is fresh.
 A kernel with a memory plan also takes the calling thread's workspace and hands it
-back (graphc.runtime.workspace); no result is ever in it.
+back (graphc.runtime.workspace); no result is ever in it. A kernel of many arrays takes
+them packed (graphc.codegen.kernel, ``KernelWriter.pack``): its caller
+(``make_packed_caller``) makes the same checks, allocates the results and passes every
+array's address in one int64 array.
 
 Both paths call the kernel's compiled entry point, not its Numba dispatcher: the
 dispatcher types every argument again to pick an overload (~0.3 µs), while the entry
@@ -27,7 +30,7 @@ import numpy as np
 from graphc.codegen.memory import view_chain
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
-from graphc.ir.shapes import Prod
+from graphc.ir.shapes import Prod, dim_value
 from graphc.runtime.arguments import Signature
 from graphc.runtime.workspace import Workspaces
 
@@ -159,6 +162,66 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
         f"    return {ret}",
     ])
     exec(compile(source, f"<graphc caller {signature.fname}>", "exec"), env)
+    call = env["call"]
+    call.source = source
+    return call
+
+
+def make_packed_caller(signature: Signature, kernel: Callable, constants: Sequence[np.ndarray],
+                       outputs: Sequence[Node], single: bool, workspace: bool = False) -> Callable:
+    """``make_caller`` for a packed kernel (graphc.codegen.kernel, ``KernelWriter.pack``):
+    after the same checks, it allocates the array results from the named dims, passes
+    the addresses of the arguments and results in one int64 array (the arrays stay
+    referenced here for the call), the 0-d arguments and every named dim, and returns
+    the results it allocated: fresh arrays, none sharing memory with another."""
+    names = [f"a{k}" for k in range(len(signature.inputs))]
+    dims = [d for d in signature.dim_names if d not in signature.fixed]
+    arrays = [k for k, node in enumerate(signature.inputs) if node.shape != ()]
+    scalars = [k for k, node in enumerate(signature.inputs) if node.shape == ()]
+    results = [(node.shape, node.dtype) for node in outputs if node.shape != ()]
+    kinds = [node.dtype.type if node.shape == () else None for node in outputs]
+    env: dict = {"_ndarray": np.ndarray, "_signature": signature, "_dims": dims, "_convert": as_kernel_arguments}
+    if workspace:
+        env["_spaces"] = Workspaces()
+
+    def run(values: Sequence, sizes: Sequence[int]) -> object:
+        bound = dict(signature.fixed)
+        bound.update(zip(dims, sizes))
+        made = [np.empty(tuple(dim_value(d, bound) for d in shape), dtype=dtype) for shape, dtype in results]
+        addresses = np.array([*(values[k].ctypes.data for k in arrays), *(r.ctypes.data for r in made)],
+                             dtype=np.int64)
+        spaces = env["_spaces"] if workspace else None  # (f.memory.release() replaces them)
+        extra = [spaces.ws] if spaces is not None else []
+        returned = kernel(addresses, *(values[k] for k in scalars), *sizes, *constants, *extra)
+        if spaces is not None:
+            spaces.ws = returned[-1]
+        made.reverse()
+        zero_d = iter(returned)
+        values = tuple(made.pop() if kind is None else kind(next(zero_d)) for kind in kinds)
+        return values[0] if single else values
+
+    env["_run"] = run
+    conds: list[str] = []
+    first_axis: dict[str, str] = {}
+    for node, arg in zip(signature.inputs, names):
+        conds += _fast_check(node, arg, first_axis, signature.fixed, env)
+    for d in signature.nonempty:
+        if d in first_axis:
+            conds.append(f"{first_axis[d]} != 0")
+    conds += _product_checks(signature, names, first_axis)
+    if not all(d in first_axis for d in dims):  # a name only a product carries: the slow path finds it
+        conds = ["False"]
+    sizes = _tuple([first_axis[d] for d in dims]) if conds != ["False"] else "()"
+    source = "\n".join([
+        "def call(*args, **kwargs):",
+        f"    if len(args) == {len(names)} and not kwargs:",
+        *([f"        {', '.join(names)}, = args"] if names else []),
+        f"        if {' and '.join(conds) or 'True'}:",
+        f"            return _run(args, {sizes})",
+        "    values, dims = _signature.check(args, kwargs)",
+        "    return _run(_convert(values), tuple(dims[d] for d in _dims))",
+    ])
+    exec(compile(source, f"<graphc packed caller {signature.fname}>", "exec"), env)
     call = env["call"]
     call.source = source
     return call

@@ -10,7 +10,7 @@ from time import perf_counter
 import numba
 import numpy as np
 
-from graphc.codegen.kernel import KernelSpec, generate
+from graphc.codegen.kernel import KernelSpec, generate, wants_packing
 from graphc.interpret import check_closed, node_list
 from graphc.ir.graph import order
 from graphc.ir.node import Node
@@ -19,7 +19,7 @@ from graphc.passes import PassLog, optimize, select
 from graphc.runtime import cache as disk
 from graphc.runtime import threads
 from graphc.runtime.arguments import Signature
-from graphc.runtime.caller import make_caller
+from graphc.runtime.caller import make_caller, make_packed_caller
 from graphc.runtime.workspace import Memory, Workspaces
 
 
@@ -60,6 +60,8 @@ def _compile_all(module: disk.Kernels, specs: Sequence[KernelSpec]) -> dict[str,
     entries = {}
     for spec in specs:
         types = [_numba_type(p) for p in spec.params]
+        if spec.packed:  # the arrays' addresses, then the 0-d parameters (graphc.codegen.kernel)
+            types = [numba.types.Array(numba.int64, 1, "C"), *(t for t, p in zip(types, spec.params) if p.shape == ())]
         types += [numba.int64] * len(spec.dim_params)
         types += [numba.typeof(c.attrs["value"]) for c in spec.constants]
         if spec.memory is not None:  # the workspace
@@ -98,7 +100,9 @@ class Compiled:
         self.optimized = optimize(self.outputs, passes=chosen, log=self.passes)
         passes_done = perf_counter()
         spec = KernelSpec("kernel", list(self.inputs), self.optimized, fuse="fusion" in chosen,
-                          workspace=workspace)
+                          workspace=workspace, packed=wants_packing(self.inputs, self.optimized))
+        if spec.packed:  # the caller passes every named dim (its arrays go by address)
+            spec.dim_params = [d for d in self.signature.dim_names if d not in self.signature.fixed]
         self.specs = [spec]
         self.source = generate([spec], self.passes.numbering.restrict(order(self.optimized)))
         codegen = perf_counter()
@@ -109,8 +113,9 @@ class Compiled:
         self.module = module  # shared with other functions of the same source while one lives
         self.kernel = module.kernel
         constants = [c.attrs["value"] for c in spec.constants]
-        self._call: Callable = make_caller(self.signature, entries["kernel"], constants, self.optimized,
-                                           self.single, workspace=spec.memory is not None)
+        make = make_packed_caller if spec.packed else make_caller
+        self._call: Callable = make(self.signature, entries["kernel"], constants, self.optimized, self.single,
+                                    workspace=spec.memory is not None)
         env = self._call.__globals__  # the caller's: its workspaces are env["_spaces"] (if it has any)
         self.memory = Memory({"kernel": spec.memory}, (), self.signature.fixed,
                              release=lambda: env.__setitem__("_spaces", Workspaces()) if "_spaces" in env else None,
