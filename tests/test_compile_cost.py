@@ -46,3 +46,28 @@ def test_a_convolution_kernel_types_in_two_rounds(kernel_rounds: dict[str, int])
     rng = np.random.default_rng(0)
     f(rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3)))
     assert kernel_rounds["kernel"] == 2
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_off_while_numba_compiles(enabled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc as collector
+
+    from graphc.runtime import compiled
+
+    seen = []
+    compile_all = compiled._compile_all
+
+    def recording(module, specs):
+        seen.append(collector.isenabled())
+        return compile_all(module, specs)
+
+    monkeypatch.setattr(compiled, "_compile_all", recording)
+    x = gc.input("x", (3,))
+    (collector.enable if enabled else collector.disable)()
+    try:
+        f = gc.compile([x], gc.sum(gc.tanh(x) * 0.25), cache=False)
+        assert collector.isenabled() is enabled  # as the program had it
+    finally:
+        collector.enable()
+    assert seen == [False]
+    assert f(np.ones(3)) == pytest.approx(3 * np.tanh(1.0) * 0.25)
