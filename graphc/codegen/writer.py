@@ -192,12 +192,12 @@ class Writer:
             self.emit(line + (note if k == 0 else ""))
 
     def filled(self, name: str, shape: Shape, node: Node, value: str, holder: Node | None = None) -> list[str]:
-        """Statements making ``name`` an array of ``shape`` filled with ``value`` (a loop:
-        np.full and np.zeros would each compile an implementation of their own); its
+        """Statements making ``name`` an array of ``shape`` filled with ``value`` (by
+        graphc.codegen.views.fill: np.full and np.zeros would each compile an
+        implementation of their own, and a loop costs Numba several times the code); its
         buffer holds ``holder``'s value (see ``buffer``)."""
         flat = name if len(shape) == 1 else self.namer.fresh(f"{name}_flat")
-        lines = [f"{flat} = {self.buffer(shape, node, holder)}",
-                 f"for i in range({self.size_expr(shape)}):", f"    {flat}[i] = {value}"]
+        lines = [f"{flat} = {self.buffer(shape, node, holder)}", f"{self.helper('fill')}({flat}, {value})"]
         if flat != name:
             lines.append(f"{name} = {self.shaped(flat, shape)}")
         return lines
