@@ -34,7 +34,7 @@ class LoopWriter(Writer):
         # depends on where the heap put the arrays: a sum's last bits changed from call to
         # call. So the loop stores the reduction's terms, and a loop of loads alone (one
         # order for a given size) combines them. A flat or 1-D loop does it in blocks of
-        # TERMS_BLOCK elements in a chunk helper (a small buffer: no fresh pages per call);
+        # TERMS_BLOCK elements (a small buffer: no fresh pages per call; see blocked_loop);
         # a nested one stores all its terms. A long loop of a fixed size (see long_loop)
         # needs none of it: the check can only fail for arrays closer together than a few
         # vectors, and its arrays are each hundreds of kilobytes long. One over a named dim
