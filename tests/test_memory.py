@@ -240,6 +240,26 @@ def test_workspace_views_start_on_64_byte_boundaries():
         assert ws.ctypes.data <= first < ws.ctypes.data + 64
 
 
+
+def test_fill_sets_every_element_in_the_arrays_dtype():
+    import numba
+
+    from graphc.codegen.views import fill
+
+    @numba.njit
+    def filled(a, b, c, value):
+        fill(a, value)  # float64 into float32, as a[i] = value would cast it
+        fill(b, 3)
+        fill(c, -np.inf)
+
+    a, b, c = np.zeros(5, np.float32), np.zeros((2, 3)), np.zeros(0)
+    filled(a, b, c, 0.1)
+    assert a.tolist() == [np.float32(0.1)] * 5 and (b == 3.0).all() and c.size == 0
+    filled(a[1:], b, c, 2.5)  # the typing rejects anything but a C array (here one that is)
+    assert a.tolist() == [np.float32(0.1)] + [2.5] * 4
+    with pytest.raises(numba.TypingError):
+        filled(a[::2], b, c, 1.0)
+
 def test_an_interpreted_step_reports_the_same_tape():
     inputs, loss = _chain()
     compiled = gc.compile_grad(loss, inputs, inputs[1:])

@@ -44,6 +44,41 @@ def test_same_bits_whatever_the_heap():
         assert differ == 0, f"{differ} of {CALLS} calls returned other bits (allocations up to {largest})"
 
 
+
+def test_a_short_loop_adds_its_terms_apart_in_the_kernel():
+    # the same blocks in the kernel itself: a helper function would cost a whole Numba compile
+    x = gc.input("x", shape=(2500,))
+    f = gc.compile([x], [gc.sum(gc.exp(x)), gc.exp(x)])
+    assert f.source[f.source.index("@numba"):] == """\
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def kernel(x):
+    # fused loop over (2500,): %1, %2
+    n = 2500
+    sum2 = 0.0  # %2 = sum %1
+    exp1 = np.empty(2500, dtype=np.float64)
+    sum2_terms = np.empty(1024, dtype=np.float64)
+    for block in range(0, n, 1024):
+        length = min(1024, n - block)
+        x_block = x[block:block + length]
+        exp1_block = exp1[block:block + length]
+        for i0 in range(length):
+            x_e = x_block[i0]
+            exp1_e = exp_f64(x_e)  # %1 = exp %0
+            exp1_block[i0] = exp1_e
+            sum2_terms[i0] = exp1_e  # %2 = sum %1: a term
+        for j in range(length):
+            sum2 += sum2_terms[j]  # %2 = sum %1: its terms, in order
+    return (sum2, exp1,)
+"""
+    v = np.linspace(-1, 1, 2500)  # three blocks, the last one short
+    np.testing.assert_allclose(f(v)[0], np.sum(np.exp(v)), rtol=1e-14)
+    np.testing.assert_allclose(f(v)[1], np.exp(v), rtol=1e-15)
+    buffer = np.empty(2600)
+    for start in range(8):  # the same bits wherever the arrays are
+        u = buffer[start:start + 2500]
+        u[:] = v
+        assert f(u)[0] == f(v)[0]
+
 def test_full_sums_in_storing_loops_add_their_terms_apart():
     # in blocks, each block's terms in a loop of loads alone; a named dim's loop is cut
     # into chunks by its size (graphc.codegen.parallel), each chunk's partial combined in order

@@ -5,6 +5,7 @@ accumulated, and what is needed outside it stored; a long loop split across thre
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from graphc.codegen.writer import JIT, ScalarCtx, Value, Writer, literal
@@ -34,7 +35,7 @@ class LoopWriter(Writer):
         # depends on where the heap put the arrays: a sum's last bits changed from call to
         # call. So the loop stores the reduction's terms, and a loop of loads alone (one
         # order for a given size) combines them. A flat or 1-D loop does it in blocks of
-        # TERMS_BLOCK elements in a chunk helper (a small buffer: no fresh pages per call);
+        # TERMS_BLOCK elements (a small buffer: no fresh pages per call; see blocked_loop);
         # a nested one stores all its terms. A long loop of a fixed size (see long_loop)
         # needs none of it: the check can only fail for arrays closer together than a few
         # vectors, and its arrays are each hundreds of kilobytes long. One over a named dim
@@ -141,6 +142,9 @@ class LoopWriter(Writer):
         apart in blocks, see loop) is one call over [0, n) that returns its reductions."""
         from graphc.codegen import parallel
 
+        if not long:
+            self.blocked_loop(loop, stored, flat, i)
+            return
         helper = self.namer.fresh(f"{self.spec.name}_chunk")
         count, c, lo, hi = (self.namer.fresh(w) for w in ("chunks", "c", "lo", "hi"))
         local = {r: self.namer.fresh(f"{stored[r]}_chunk") for r in loop.reductions}
@@ -244,6 +248,38 @@ class LoopWriter(Writer):
             for line in lookup(r.op).combine(target, total):
                 self.emit(line, depth)
         self.rows = {}
+
+    def blocked_loop(self, loop: Loop, stored: dict[Node, str], flat: bool, i: str) -> None:
+        """A flat or 1-D loop whose full reductions are combined apart (see loop), in the
+        kernel itself: blocks of TERMS_BLOCK elements, each walked through views of the
+        block indexed from 0 (Numba then knows no index is negative: x[i] for i in
+        range(lo, hi) checks i < 0 on every element, and vectorizes worse), its terms
+        combined in order after it. (A helper function of its own would cost Numba a
+        whole compile, ~0.1 s, for a dozen statements.)"""
+        loads = [(u, self.value(u)) for u in loop.loads()]
+        walked = [self.flat_name(v.expr) if flat else v.expr
+                  for u, v in loads if not v.scalar and u.shape == loop.shape]
+        walked += [self.flat_name(stored[m]) if flat else stored[m]
+                   for m in loop.stores if lookup(m.op).kind != "reduce"]
+        views = {a: self.namer.fresh(f"{a}_block") for a in dict.fromkeys(walked)}
+        block, length = self.namer.fresh("block"), self.namer.fresh("length")
+        for r, t in self.terms.items():
+            self.emit(f"{t} = np.empty({TERMS_BLOCK}, dtype={self.np_dtype(r)})")
+        self.emit(f"for {block} in range(0, n, {TERMS_BLOCK}):")
+        self.emit(f"{length} = min({TERMS_BLOCK}, n - {block})", 2)
+        for a, view in views.items():
+            self.emit(f"{view} = {a}[{block}:{block} + {length}]", 2)
+        self.emit(f"for {i} in range({length}):", 2)
+        start = len(self.lines)
+        accumulators = {r: stored[r] for r in loop.reductions}
+        self.loop_body(loop, stored, accumulators, [i], flat, 3)
+        # the body reads and writes the block's views: its arrays renamed in its code
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, views)) + r")\b") if views else None
+        for k in range(start, len(self.lines)):
+            code, sep, note = self.lines[k].partition("  # ")
+            if pattern is not None:
+                self.lines[k] = pattern.sub(lambda m: views[m.group(1)], code) + sep + note
+        self.combine_terms(accumulators, length, 2)
 
     def combine_terms(self, accumulators: dict[Node, str], size: str, depth: int) -> None:
         """Combine the ``size`` terms that full reductions stored apart (see loop), in order."""

@@ -7,6 +7,12 @@ strided case these kernels never have): measured at 0.6 s of W1's 2 s cold compi
 These intrinsics emit the view directly: same data, same owner (the result holds a
 reference, as reshape's does), new shape and strides. The generator calls them only
 on C-contiguous arrays whose size matches; typing rejects any other layout.
+
+``fill`` sets every element of a C-contiguous array, for the same reason: a kernel's
+``for i in range(n): a[i] = v`` costs Numba a range iterator (its zero-step check and
+error path included) and an indexed store, about 180 LLVM instructions to build and
+optimize, where the intrinsic is a bare loop of a dozen (one that LLVM turns into a
+memset for zeros, as it did the Python loop).
 """
 
 from __future__ import annotations
@@ -95,17 +101,23 @@ def permuted_view(typingctx, a, axes):
 
 
 @intrinsic
-def workspace_view(typingctx, ws, offset, count, dtype):
-    """``count`` elements of ``dtype`` (``np.float64``, ...) at byte ``offset`` past the
-    first 64-byte boundary of the uint8 workspace ``ws``, as a 1-D C array holding a
-    reference to ``ws`` (graphc.codegen.memory plans the offsets; the kernel checked
-    that ``ws`` holds ALIGN - 1 + offset + count * itemsize bytes)."""
+def workspace_view(typingctx, ws, offset, shape, dtype):
+    """An array of ``dtype`` (``np.float64``, ...) at byte ``offset`` past the first
+    64-byte boundary of the uint8 workspace ``ws``: 1-D of ``shape`` elements for an int
+    ``shape``, else C-contiguous of that shape (a tuple of ints), holding a reference to
+    ``ws`` (graphc.codegen.memory plans the offsets; the kernel checked that ``ws`` holds
+    ALIGN - 1 + offset + size * itemsize bytes)."""
     if not (isinstance(ws, types.Array) and ws.dtype == types.uint8 and ws.ndim == 1 and ws.layout == "C"):
         return None
-    if not (isinstance(offset, types.Integer) and isinstance(count, types.Integer)
-            and isinstance(dtype, types.NumberClass)):
+    if not (isinstance(offset, types.Integer) and isinstance(dtype, types.NumberClass)):
         return None
-    result = types.Array(dtype.instance_type, 1, "C")
+    if isinstance(shape, types.Integer):
+        ndim = 1
+    elif isinstance(shape, types.BaseTuple) and len(shape) and all(isinstance(t, types.Integer) for t in shape):
+        ndim = len(shape)
+    else:
+        return None
+    result = types.Array(dtype.instance_type, ndim, "C")
 
     def codegen(context, builder, sig, args):
         src = make_array(sig.args[0])(context, builder, args[0])
@@ -117,13 +129,38 @@ def workspace_view(typingctx, ws, offset, count, dtype):
         item = context.get_data_type(sig.return_type.dtype)
         data = builder.inttoptr(at, item.as_pointer())
         itemsize = context.get_constant(types.intp, context.get_abi_sizeof(item))
-        n = context.cast(builder, args[2], sig.args[2], types.intp)
-        populate_array(dst, data=data, shape=cgutils.pack_array(builder, [n]),
-                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=itemsize,
+        if ndim == 1 and isinstance(sig.args[2], types.Integer):
+            dims = [context.cast(builder, args[2], sig.args[2], types.intp)]
+        else:
+            items = cgutils.unpack_tuple(builder, args[2], ndim)
+            dims = [context.cast(builder, v, t, types.intp) for v, t in zip(items, sig.args[2])]
+        strides = [itemsize]
+        for d in reversed(dims[1:]):
+            strides.insert(0, builder.mul(strides[0], d))
+        populate_array(dst, data=data, shape=cgutils.pack_array(builder, dims),
+                       strides=cgutils.pack_array(builder, strides), itemsize=itemsize,
                        meminfo=src.meminfo, parent=None)
         return impl_ret_borrowed(context, builder, sig.return_type, dst._getvalue())
 
-    return result(ws, offset, count, dtype), codegen
+    return result(ws, offset, shape, dtype), codegen
+
+
+@intrinsic
+def fill(typingctx, a, value):
+    """``a[:] = value`` for a C-contiguous ``a`` and a number ``value`` (cast to ``a``'s
+    dtype as an indexed store casts it)."""
+    if not isinstance(a, types.Array) or a.layout != "C" or not isinstance(value, (types.Number, types.Boolean)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        array = make_array(sig.args[0])(context, builder, args[0])
+        item = context.cast(builder, args[1], sig.args[1], sig.args[0].dtype)
+        with cgutils.for_range(builder, array.nitems) as loop:
+            builder.store(context.get_value_as_data(builder, sig.args[0].dtype, item),
+                          builder.gep(array.data, [loop.index]))
+        return context.get_dummy_value()
+
+    return types.none(a, value), codegen
 
 
 @intrinsic

@@ -93,6 +93,7 @@ class Writer:
         self.holder: Node | None = None  # the node whose value the current step's buffers hold
         self.buffer_of: dict[Buffer, Node | None] = {}
         self.planned: list[tuple[str, str]] = []  # each planned buffer's size and dtype, in the kernel
+        self.planned_shapes: dict[int, str] = {}  # a planned buffer's shape, where ``alloc`` views it with one
         self.ws = ""  # the workspace parameter's name, once the plan is made
 
     # -- naming -------------------------------------------------------------------
@@ -134,7 +135,11 @@ class Writer:
         """An uninitialized array of ``shape`` and ``node``'s dtype: a flat buffer (see
         ``buffer``) viewed with its shape."""
         flat = self.buffer(shape, node, holder)
-        return flat if len(shape) == 1 else self.shaped(flat, shape)
+        if len(shape) == 1:
+            return flat
+        if self.plan is not None and flat == slot_token(len(self.plan.buffers) - 1):  # the plan may view it whole
+            self.planned_shapes[len(self.plan.buffers) - 1] = self.shape_expr(shape)
+        return self.shaped(flat, shape)
 
     def buffer(self, shape: Shape, node: Node, holder: Node | None = None) -> str:
         """A flat uninitialized array of ``shape``'s size and ``node``'s dtype, that holds
@@ -193,15 +198,11 @@ class Writer:
             self.emit(line + (note if k == 0 else ""))
 
     def filled(self, name: str, shape: Shape, node: Node, value: str, holder: Node | None = None) -> list[str]:
-        """Statements making ``name`` an array of ``shape`` filled with ``value`` (a loop:
-        np.full and np.zeros would each compile an implementation of their own); its
+        """Statements making ``name`` an array of ``shape`` filled with ``value`` (by
+        graphc.codegen.views.fill: np.full and np.zeros would each compile an
+        implementation of their own, and a loop costs Numba several times the code); its
         buffer holds ``holder``'s value (see ``buffer``)."""
-        flat = name if len(shape) == 1 else self.namer.fresh(f"{name}_flat")
-        lines = [f"{flat} = {self.buffer(shape, node, holder)}",
-                 f"for i in range({self.size_expr(shape)}):", f"    {flat}[i] = {value}"]
-        if flat != name:
-            lines.append(f"{name} = {self.shaped(flat, shape)}")
-        return lines
+        return [f"{name} = {self.alloc(shape, node, holder)}", f"{self.helper('fill')}({name}, {value})"]
 
     # -- the kernel ---------------------------------------------------------------
 

@@ -50,8 +50,12 @@ def _one_hot_lower(w, node: Node, name: str, args: list, note: str) -> None:
         w.emit(f"{name}[{labels.expr}] = {one}", 2)
         return
     flat_labels = w.flat(w.contiguous(labels, node.inputs[0]))
-    rows, label = w.namer.fresh(f"{name}_rows"), w.namer.fresh("label")
-    w.emit(f"{rows} = {w.helper('shaped_view')}({name}, ({w.size_expr(node.inputs[0].shape)}, {classes}))")
+    label = w.namer.fresh("label")
+    if node.ndim == 2:  # already (labels, classes)
+        rows = name
+    else:
+        rows = w.namer.fresh(f"{name}_rows")
+        w.emit(f"{rows} = {w.helper('shaped_view')}({name}, ({w.size_expr(node.inputs[0].shape)}, {classes}))")
     w.emit(f"for i, {label} in enumerate({flat_labels}):")
     w.emit(f"if 0 <= {label} < {classes}:", 2)
     w.emit(f"{rows}[i, {label}] = {one}", 3)

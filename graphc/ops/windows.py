@@ -120,7 +120,9 @@ def _lower(w, node: Node, name: str, args: list, note: str) -> None:
     n, oh, ow, c, i, j, row, left, lo, hi, pixel, at = (
         w.namer.fresh(v) for v in ("n", "oh", "ow", "c", "i", "j", "row", "left", "lo", "hi", "pixel", "at"))
     kw = windows[5]
-    w.emit(f"{at} = 0  # the window element, in memory order")
+    # A typed zero, not the literal 0: Numba would widen the counter's literal type one
+    # loop level per round of type inference (five extra rounds over the whole kernel).
+    w.emit(f"{at} = np.int64(0)  # the window element, in memory order")
     for depth, (index, d) in enumerate(zip((n, oh, ow), windows[:3]), start=1):
         w.emit(f"for {index} in range({w.dim(d)}):", depth)
     w.emit(f"{left} = {ow} * {sw} - {pw}  # the image column of the window's first", 4)
