@@ -31,17 +31,24 @@ def test_same_bits_whatever_the_heap():
     weights = np.random.RandomState(0)
     args = [10 * np.random.RandomState(1).randn(5, 4), np.array([0, 1, 2, 2, 1]), 0.1 * weights.randn(4, 10),
             np.zeros(10), 0.1 * weights.randn(10, 3), np.zeros(3)]
-    want = [np.asarray(r).tobytes() for r in f(*args)]
     for largest in (16, 64):
-        rng = np.random.default_rng(largest)
-        kept: list[np.ndarray] = []
-        differ = 0
-        for _ in range(CALLS):
-            kept.append(np.empty(int(rng.integers(1, largest))))
-            if len(kept) > 50:
-                del kept[int(rng.integers(0, len(kept)))]
-            differ += [np.asarray(r).tobytes() for r in f(*args)] != want
+        differ = calls_with_other_bits(f, args, largest)
         assert differ == 0, f"{differ} of {CALLS} calls returned other bits (allocations up to {largest})"
+
+
+def calls_with_other_bits(f, args: list, largest: int) -> int:
+    """How many of CALLS calls of ``f`` return other bits than the first, with small
+    allocations (up to ``largest`` elements) made and freed between them."""
+    want = [np.asarray(r).tobytes() for r in f(*args)]
+    rng = np.random.default_rng(largest)
+    kept: list[np.ndarray] = []
+    differ = 0
+    for _ in range(CALLS):
+        kept.append(np.empty(int(rng.integers(1, largest))))
+        if len(kept) > 50:
+            del kept[int(rng.integers(0, len(kept)))]
+        differ += [np.asarray(r).tobytes() for r in f(*args)] != want
+    return differ
 
 
 
@@ -149,16 +156,8 @@ def test_reductions_over_the_innermost_axis_add_a_row_at_a_time():
     short = gc.input("s", shape=(3, ROW_TERMS - 1))
     assert "_row" not in gc.compile([short], [gc.sum(gc.exp(short), axis=1), gc.exp(short)]).source
     args = [np.random.default_rng(2).standard_normal((3, 37)), np.random.default_rng(3).standard_normal(37)]
-    want = [np.asarray(r).tobytes() for r in f(*args)]
     for got, ref in zip(f(*args), (np.exp(args[0]) * args[1], (np.exp(args[0]) * args[1]).sum(1),
                                    (np.exp(args[0]) * args[1]).max(1))):
         np.testing.assert_allclose(got, ref, rtol=1e-13)
-    rng = np.random.default_rng(4)
-    kept: list[np.ndarray] = []
-    differ = 0
-    for _ in range(CALLS):
-        kept.append(np.empty(int(rng.integers(1, 64))))
-        if len(kept) > 50:
-            del kept[int(rng.integers(0, len(kept)))]
-        differ += [np.asarray(r).tobytes() for r in f(*args)] != want
+    differ = calls_with_other_bits(f, args, 64)
     assert differ == 0, f"{differ} of {CALLS} calls returned other bits"

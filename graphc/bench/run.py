@@ -232,22 +232,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rows += measure(workload, dtype_name, args, systems, status=bar.set_postfix_str)
             durations[case] = time.perf_counter() - t
             bar.update()
-        for n in sizes:
-            case = f"S n={n}"
-            _progress(bar, case)
-            bar.set_postfix_str("compiling cold and warm, in fresh processes")
-            t = time.perf_counter()
-            result["scaling"].append(scaling.measure(n, args.rounds, args.min_time))
-            durations[case] = time.perf_counter() - t
-            bar.update()
-        for n in wide_sizes:
-            case = f"WIDE n={n}"
-            _progress(bar, case)
-            bar.set_postfix_str("compiling cold and warm, in fresh processes")
-            t = time.perf_counter()
-            result["wide"].append(scaling.measure_wide(n, args.rounds, args.min_time))
-            durations[case] = time.perf_counter() - t
-            bar.update()
+        for label, key, ns, measure_one in (("S", "scaling", sizes, scaling.measure),
+                                             ("WIDE", "wide", wide_sizes, scaling.measure_wide)):
+            for n in ns:
+                case = f"{label} n={n}"
+                _progress(bar, case)
+                bar.set_postfix_str("compiling cold and warm, in fresh processes")
+                t = time.perf_counter()
+                result[key].append(measure_one(n, args.rounds, args.min_time))
+                durations[case] = time.perf_counter() - t
+                bar.update()
     info["load_after"] = machine.load()
     print_tables(rows, result["scaling"], cold=args.cold, wide=result["wide"])
     result["seconds"] = time.perf_counter() - clock
