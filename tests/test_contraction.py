@@ -99,8 +99,8 @@ def test_gemms_summed_over_contracted_axes_that_lead_both_operands(dtype):
     assert np.array_equal(f(av[:0], bv[:0]), np.zeros((3, 4, 6), dtype))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("count,size", [(64, 32), (3, 130), (1, 200), (0, 8)])
+@pytest.mark.parametrize("count,size,dtype", [(64, 32, np.float64), (64, 32, np.float32), (3, 130, np.float32),
+                                              (1, 200, np.float64), (0, 8, np.float64)])
 def test_a_strided_batch_of_gemms_matches_numpy_whatever_the_thread_count(count, size, dtype):
     # 64 small gemms (run in groups on the loop threads), 3 each large enough to be cut
     # into blocks, one, none; the shared operand (w) has stride 0
