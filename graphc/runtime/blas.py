@@ -27,9 +27,8 @@ and otherwise in groups of consecutive gemms on the same threads, the groups fix
 the sizes as blocks are.
 
 The block count is a function of the gemm's sizes only, the largest power of two at
-most ``work / GRAIN``, ``MAX_BLOCKS`` and ``side / MIN_SIDE``: never of the thread count.
-A block computes whole rows (columns) of the result with the full inner dimension, so
-each element is the same dot product, in the same order, whatever the blocks.
+most ``work / GRAIN``, ``MAX_BLOCKS`` and ``side / MIN_SIDE``: never of the thread count,
+so a result's bits do not depend on it (tests/test_parallel.py checks 1 and 2 threads).
 
 **The single-threaded gemm** is NumPy's own OpenBLAS (the same build and the same
 ``OPENBLAS_CORETYPE`` as the program's NumPy products), loaded a second time from a
