@@ -109,6 +109,20 @@ def _product_checks(signature: Signature, names: list[str], first_axis: dict[str
     return conds
 
 
+def _fast_path(signature: Signature, names: list[str], env: dict) -> tuple[list[str], dict[str, str]]:
+    """The conditions under which a call's arguments go to the kernel as they are, and
+    where each named dim is read from (the first axis that carries it)."""
+    conds: list[str] = []
+    first_axis: dict[str, str] = {}
+    for node, arg in zip(signature.inputs, names):
+        conds += _fast_check(node, arg, first_axis, signature.fixed, env)
+    for d in signature.nonempty:  # a reduction without identity (max) over it: 0 takes the slow path
+        if d in first_axis:
+            conds.append(f"{first_axis[d]} != 0")
+    conds += _product_checks(signature, names, first_axis)
+    return conds, first_axis
+
+
 def _tuple(items: list[str]) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
@@ -131,14 +145,7 @@ def make_caller(signature: Signature, kernel: Callable, constants: Sequence[np.n
         env["_spaces"] = Workspaces()
         consts.append("_spaces.ws")
         keep = ["_spaces.ws = _w"]
-    conds: list[str] = []
-    first_axis: dict[str, str] = {}
-    for node, arg in zip(signature.inputs, names):
-        conds += _fast_check(node, arg, first_axis, signature.fixed, env)
-    for d in signature.nonempty:  # a reduction without identity (max) over it: 0 takes the slow path
-        if d in first_axis:
-            conds.append(f"{first_axis[d]} != 0")
-    conds += _product_checks(signature, names, first_axis)
+    conds, _ = _fast_path(signature, names, env)
     conds = conds or ["True"]
     results = []
     for k, (node, copy) in enumerate(zip(outputs, borrowed(outputs))):
@@ -201,14 +208,7 @@ def make_packed_caller(signature: Signature, kernel: Callable, constants: Sequen
         return values[0] if single else values
 
     env["_run"] = run
-    conds: list[str] = []
-    first_axis: dict[str, str] = {}
-    for node, arg in zip(signature.inputs, names):
-        conds += _fast_check(node, arg, first_axis, signature.fixed, env)
-    for d in signature.nonempty:
-        if d in first_axis:
-            conds.append(f"{first_axis[d]} != 0")
-    conds += _product_checks(signature, names, first_axis)
+    conds, first_axis = _fast_path(signature, names, env)
     if not all(d in first_axis for d in dims):  # a name only a product carries: the slow path finds it
         conds = ["False"]
     sizes = _tuple([first_axis[d] for d in dims]) if conds != ["False"] else "()"
