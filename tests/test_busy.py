@@ -38,3 +38,18 @@ def test_cells_show_the_90th_percentile_and_its_ratio():
     base = harness.Row("W1", "f64", "fwd+bwd busy 1", "jax", 2e-3, 0.0, p90=2e-3)
     assert harness.p90(samples) == pytest.approx(1.4e-3)
     assert harness._cell(row, base) == "1 ms   0.50x  p90 1.4 ms 0.70x"
+
+
+def test_each_case_follows_different_neighbours_and_a_pause_buys_one_untimed_call():
+    log: list[str] = []
+    cases = {name: (lambda name=name: log.append(name)) for name in "abcd"}
+    samples = harness.time_interleaved_samples(cases, rounds=12, min_time=0.0, warmup=0)
+    assert all(len(s) == 12 for s in samples.values())
+    timed = log[-48:]  # after the warm-ups and the calibrations, one call per sample
+    before_a = {timed[k - 1] for k in range(1, len(timed)) if timed[k] == "a"}
+    assert before_a == {"b", "c", "d"}  # a rotation of one order would give one neighbour
+    log.clear()
+    start = time.perf_counter()
+    harness.time_interleaved_samples(cases, rounds=2, min_time=0.0, warmup=0, pause=0.01)
+    assert time.perf_counter() - start >= 8 * 0.01
+    assert log[-16:][0::2] == log[-16:][1::2]  # each sample: one untimed call, then the timed one

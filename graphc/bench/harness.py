@@ -8,6 +8,7 @@ burst of noise hits all of them alike, and reports per-call medians.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,19 +39,37 @@ def _calls_per_sample(fn: Case, min_time: float) -> int:
         calls = max(calls * 2, math.ceil(calls * 1.2 * min_time / max(elapsed, 1e-9)))
 
 
+# Longer than NumPy's OpenBLAS workers spin after a call (2**28 cycles, about 0.1 s at
+# 2.5 GHz) before they sleep: see time_interleaved_samples.
+PAUSE = 0.12
+
+
 def time_interleaved_samples(
-    cases: dict[str, Case], rounds: int = 15, min_time: float = 0.02, warmup: int = 3
+    cases: dict[str, Case], rounds: int = 15, min_time: float = 0.02, warmup: int = 3, pause: float = 0.0
 ) -> dict[str, list[float]]:
-    """Per-call seconds of every sample of every case (see time_interleaved)."""
+    """Per-call seconds of every sample of every case (see time_interleaved).
+
+    What ran just before a case can slow it: NumPy's OpenBLAS workers spin for about
+    0.1 s after a gemm, on a core the next case wants (graphc's W4 on 2 cores: 9 ms a
+    call, 20 ms right after NumPy by hand's gemms). So every round takes the cases in a
+    new order (seeded: the same orders in every run), and with ``pause`` seconds each
+    sample waits that long, then makes one untimed call (the first call after a pause
+    is slower: about 2 ms of W4's 9, threads or not), so that it measures the case as
+    if it ran alone.
+    """
     calls = {}
     for name, fn in cases.items():
         _run(fn, warmup)  # caches, lazy allocation, branch predictors
         calls[name] = _calls_per_sample(fn, min_time)
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    shuffle = random.Random(0).shuffle
     names = list(cases)
-    for r in range(rounds):
-        # Rotate who goes first, so no case always follows the same neighbour.
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+    for _ in range(rounds):
+        shuffle(names)
+        for name in names:
+            if pause:
+                time.sleep(pause)
+                cases[name]()
             samples[name].append(_run(cases[name], calls[name]) / calls[name])
     return samples
 

@@ -83,6 +83,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", type=_names(MODES), default=list(MODES), metavar="fwd,fwd+bwd")
     p.add_argument("--rounds", type=int, help="interleaved rounds, samples per case (default 15; --quick 5)")
     p.add_argument("--min-time", type=float, help="seconds per sample (default 0.02; --quick 0.005)")
+    p.add_argument("--pause", type=float,
+                   help=f"seconds of rest before each sample, so that the threads of the case before it go idle, "
+                        f"then one untimed call (default {harness.PAUSE}; --quick 0)")
     p.add_argument("--sizes", type=_sizes, metavar="10,100,...",
                    help=f"S's chain lengths (default {','.join(map(str, scaling.SIZES))}; "
                         f"--quick {','.join(map(str, scaling.QUICK_SIZES))})")
@@ -109,6 +112,8 @@ def settle(args: argparse.Namespace) -> argparse.Namespace:
     """Fill the defaults that depend on --quick."""
     args.rounds = args.rounds or (5 if args.quick else 15)
     args.min_time = args.min_time or (0.005 if args.quick else 0.02)
+    if args.pause is None:
+        args.pause = 0.0 if args.quick else harness.PAUSE
     args.sizes = args.sizes or list(scaling.QUICK_SIZES if args.quick else scaling.SIZES)
     args.wide_sizes = args.wide_sizes or list(scaling.WIDE_QUICK_SIZES if args.quick else scaling.WIDE_SIZES)
     if args.workloads is None:
@@ -187,14 +192,16 @@ def measure(workload: str, dtype_name: str, args: argparse.Namespace, systems: l
                 continue
             fn = impl.forward if mode == "fwd" else impl.forward_backward
             cases[system] = lambda fn=fn, prepared=prepared: fn(prepared)
-        samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
+        samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time,
+                                                   pause=args.pause)
         for system, s in samples.items():
             rows.append(Row(workload, dtype_name, mode, system, float(np.median(s)), harness.spread(s),
                             p90=harness.p90(s)))
         if args.busy:  # the same cases right after, with cores taken
             status(f"timing {mode} with {args.busy} core(s) kept busy")
             with busy.spinning(args.busy):
-                samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time)
+                samples = harness.time_interleaved_samples(cases, rounds=args.rounds, min_time=args.min_time,
+                                                           pause=args.pause)
             for system, s in samples.items():
                 rows.append(Row(workload, dtype_name, f"{mode} busy {args.busy}", system, float(np.median(s)),
                                 harness.spread(s), p90=harness.p90(s)))
