@@ -40,7 +40,7 @@ def test_cells_show_the_90th_percentile_and_its_ratio():
     assert harness._cell(row, base) == "1 ms   0.50x  p90 1.4 ms 0.70x"
 
 
-def test_each_case_follows_different_neighbours_and_a_pause_buys_one_untimed_call():
+def test_each_case_follows_different_neighbours_and_a_pause_buys_an_untimed_run():
     log: list[str] = []
     cases = {name: (lambda name=name: log.append(name)) for name in "abcd"}
     samples = harness.time_interleaved_samples(cases, rounds=12, min_time=0.0, warmup=0)
@@ -52,4 +52,4 @@ def test_each_case_follows_different_neighbours_and_a_pause_buys_one_untimed_cal
     start = time.perf_counter()
     harness.time_interleaved_samples(cases, rounds=2, min_time=0.0, warmup=0, pause=0.01)
     assert time.perf_counter() - start >= 8 * 0.01
-    assert log[-16:][0::2] == log[-16:][1::2]  # each sample: one untimed call, then the timed one
+    assert log[-16:][0::2] == log[-16:][1::2]  # each sample: as many calls untimed, then timed

@@ -53,9 +53,10 @@ def time_interleaved_samples(
     0.1 s after a gemm, on a core the next case wants (graphc's W4 on 2 cores: 9 ms a
     call, 20 ms right after NumPy by hand's gemms). So every round takes the cases in a
     new order (seeded: the same orders in every run), and with ``pause`` seconds each
-    sample waits that long, then makes one untimed call (the first call after a pause
-    is slower: about 2 ms of W4's 9, threads or not), so that it measures the case as
-    if it ran alone.
+    sample waits that long, then runs untimed as long as it will run timed (the first
+    calls after a pause are slower: graphc's first W4 call takes 2 ms more than its 9,
+    threads or not, and JAX's first three 0.5-1 ms more than its 10), so that it
+    measures the case as if it ran alone.
     """
     calls = {}
     for name, fn in cases.items():
@@ -69,7 +70,7 @@ def time_interleaved_samples(
         for name in names:
             if pause:
                 time.sleep(pause)
-                cases[name]()
+                _run(cases[name], calls[name])
             samples[name].append(_run(cases[name], calls[name]) / calls[name])
     return samples
 

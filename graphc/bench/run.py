@@ -85,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-time", type=float, help="seconds per sample (default 0.02; --quick 0.005)")
     p.add_argument("--pause", type=float,
                    help=f"seconds of rest before each sample, so that the threads of the case before it go idle, "
-                        f"then one untimed call (default {harness.PAUSE}; --quick 0)")
+                        f"then as long untimed as timed (default {harness.PAUSE}; --quick 0)")
     p.add_argument("--sizes", type=_sizes, metavar="10,100,...",
                    help=f"S's chain lengths (default {','.join(map(str, scaling.SIZES))}; "
                         f"--quick {','.join(map(str, scaling.QUICK_SIZES))})")
