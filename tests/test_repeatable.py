@@ -59,6 +59,7 @@ def test_a_short_loop_adds_its_terms_apart_in_the_kernel():
     assert f.source[f.source.index("@numba"):] == """\
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kernel(x):
+    wide_vectors()  # its loops may use 512-bit vectors
     # fused loop over (2500,): %1, %2
     n = 2500
     sum2 = 0.0  # %2 = sum %1
@@ -105,6 +106,7 @@ def test_full_sums_in_storing_loops_add_their_terms_apart():
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kernel_chunk(x_whole, exp1_whole, sum2_parts, n, chunks, c):
     # chunk c of chunks of n elements of the fused loop %1, %2 of kernel
+    wide_vectors()  # its loops may use 512-bit vectors
     lo = c * n // chunks  # chunk c of chunks: cut by the size alone
     hi = (c + 1) * n // chunks
     sum2_chunk = 0.0
@@ -125,6 +127,7 @@ def kernel_chunk(x_whole, exp1_whole, sum2_parts, n, chunks, c):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kernel(x):
+    wide_vectors()  # its loops may use 512-bit vectors
     N = x.shape[0]
     # fused loop over (N,): %1, %2
     n = N

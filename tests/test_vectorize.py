@@ -1,9 +1,11 @@
-"""The hot loops of W2's kernels vectorize: their optimized LLVM IR holds vector types."""
+"""The hot loops of W2's kernels vectorize: their optimized LLVM IR holds vector types, as
+wide as the host's registers (512 bits with AVX-512: graphc.codegen.vecmath.wide_vectors)."""
 
 from __future__ import annotations
 
 import re
 
+import llvmlite.binding as llvm
 import numpy as np
 import pytest
 
@@ -18,6 +20,8 @@ def w2(dtype):
 
 
 VECTOR = {"float64": r"<\d+ x double>", "float32": r"<\d+ x float>"}
+WIDEST = {"float64": "<8 x double>", "float32": "<16 x float>"}  # 512 bits
+AVX512 = "+avx512f" in llvm.get_host_cpu_features().flatten()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -29,5 +33,8 @@ def test_w2_kernels_vectorize(dtype):
     for kernel in (step.forward_kernel, step.backward_kernel):
         ir = "\n".join(kernel.inspect_llvm().values())
         assert re.search(VECTOR[dtype], ir), f"{kernel.__name__} did not vectorize"
+        assert '"prefer-vector-width"="512"' in ir
+        if AVX512:  # where LLVM would take 256-bit vectors by itself (its tuning for Intel's cores)
+            assert WIDEST[dtype] in ir, f"{kernel.__name__} did not use 512-bit vectors"
         # the transcendental functions are inlined, not called per element
         assert not re.search(r"call .*@(exp|tanh|log)f?\(", ir)

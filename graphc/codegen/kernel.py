@@ -22,7 +22,7 @@ from types import CodeType
 from graphc.codegen.memory import ALIGN, MemoryPlan, Slot, view_chain
 from graphc.codegen.names import helper_modules, is_plain
 from graphc.codegen.split import SplitWriter
-from graphc.codegen.writer import JIT, ScalarCtx, Value, slot_token
+from graphc.codegen.writer import ScalarCtx, Value, slot_token
 from graphc.ir.graph import order
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
@@ -125,10 +125,8 @@ class KernelWriter(SplitWriter):
             names.append(self.ws)
             results.append(self.ws)
         self.emit(f"return ({', '.join(results)},)" if results else "return ()")
-        header = [JIT,
-                  f"def {spec.name}({', '.join(names)}):"]
         helpers = [line for h in [*self.helpers, self.row_table_lines()] if h for line in (*h, "", "")]
-        return helpers + header + self.lines
+        return helpers + self.function([f"def {spec.name}({', '.join(names)}):"], self.lines)
 
     # -- a packed kernel ------------------------------------------------------------
     def pack(self, names: list[str]) -> list[str]:

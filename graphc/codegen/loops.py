@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from graphc.codegen.writer import JIT, ScalarCtx, Value, Writer, literal
+from graphc.codegen.writer import ScalarCtx, Value, Writer, literal
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.ir.shapes import Shape
@@ -195,8 +195,8 @@ class LoopWriter(Writer):
         signature = [whole.get(p, p) for p in params]
         what = f"chunk {c} of {count} of n elements" if long else f"elements [{lo}, {hi})"
         tail = [*parts.values(), "n", count, c] if long else [lo, hi]
-        self.helpers.append([JIT, f"def {helper}({', '.join([*signature, *tail])}):",
-                             f"    # {what} of the fused loop {members} of {self.spec.name}", *body])
+        self.helpers.append(self.function([f"def {helper}({', '.join([*signature, *tail])}):",
+                                           f"    # {what} of the fused loop {members} of {self.spec.name}"], body))
         if not long:  # one call
             results = [self.namer.fresh(f"{stored[r]}_part") for r in loop.reductions]
             unpack = f"{', '.join(results)}, = " if results else ""

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from graphc.codegen.loops import TERMS_BLOCK, LoopWriter
-from graphc.codegen.writer import JIT, SUFFIX, ScalarCtx, Value, literal
+from graphc.codegen.writer import SUFFIX, ScalarCtx, Value, literal
 from graphc.ir.node import Node
 from graphc.ir.op import lookup
 from graphc.passes.fusion import Loop
@@ -364,14 +364,14 @@ class SplitWriter(LoopWriter):
             body += [f"        {line}" for line in lookup(r.op).combine(f"acc{j}", f"terms{j}[j]")]
         body.append(f"return ({''.join(f'acc{j}, ' for j in range(len(reductions)))})")
         signature = [f"{q}_whole" if q in walked else q for q in params]
-        code = "\n".join([f"def {{name}}({', '.join([*signature, 'lo', 'hi'])}):",
-                          f"    # elements [lo, hi) of {len(part)} members [0], [1], ... of a fused loop "
-                          f"(the kernel's calls list their nodes)",
-                          *("    " + line for line in body)])
+        code = "\n".join(self.function([f"def {{name}}({', '.join([*signature, 'lo', 'hi'])}):",
+                                        f"    # elements [lo, hi) of {len(part)} members [0], [1], ... of a fused "
+                                        f"loop (the kernel's calls list their nodes)"],
+                                       ["    " + line for line in body]))
         name = self.parts.get(code)
         if name is None:
             name = self.parts[code] = self.namer.fresh(f"{self.spec.name}_part")
-            self.helpers.append([JIT, *code.replace("{name}", name, 1).split("\n")])
+            self.helpers.append(code.replace("{name}", name, 1).split("\n"))
         start, first = len(self.row_table), len(self.constant_table)
         self.row_table += own
         self.constant_table += constants

@@ -9,6 +9,7 @@ nested loops. Ops' own lowerings (``Op.lower``) receive it as ``w``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -111,6 +112,15 @@ class Writer:
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
+
+    def function(self, head: Sequence[str], body: Sequence[str]) -> list[str]:
+        """A generated function: the JIT line, ``head`` (its def line and comments) and
+        ``body``; a function with loops first asks for the host's widest vectors
+        (graphc.codegen.vecmath.wide_vectors)."""
+        wide = any(line.lstrip().startswith("for ") for line in body)
+        if wide:
+            self.imports.add("wide_vectors")
+        return [JIT, *head, *(["    wide_vectors()  # its loops may use 512-bit vectors"] if wide else []), *body]
 
     def lit(self, value: object, dtype: np.dtype) -> str:
         return literal(value, dtype)
