@@ -71,3 +71,31 @@ def test_the_collector_is_off_while_numba_compiles(enabled: bool, monkeypatch: p
         collector.enable()
     assert seen == [False]
     assert f(np.ones(3)) == pytest.approx(3 * np.tanh(1.0) * 0.25)
+
+
+def _select_loop(trips: int):
+    import numba
+
+    @numba.njit
+    def select(a, b):
+        for i in range(trips):
+            b[i] = a[i] if a[i] > b[i] else b[i] * 0.5
+
+    return select
+
+
+def _optimized_lines(function) -> int:
+    function(np.ones(64), np.ones(64))
+    return "\n".join(function.inspect_llvm().values()).count("\n")
+
+
+def test_kernels_unroll_as_at_o2_and_other_numba_code_as_before():
+    # a loop that -O3's unroll threshold (300) unrolls outright and -O2's (150) does not
+    from graphc.runtime.compiled import _unrolled_as_at_o2
+
+    before = _optimized_lines(_select_loop(32))
+    with _unrolled_as_at_o2():
+        during = _optimized_lines(_select_loop(32))
+    after = _optimized_lines(_select_loop(32))
+    assert during < before  # kept as a loop while graphc compiles
+    assert after == before  # the user's own Numba functions: as Numba left them
