@@ -57,7 +57,7 @@ def test_a_short_loop_adds_its_terms_apart_in_the_kernel():
     x = gc.input("x", shape=(2500,))
     f = gc.compile([x], [gc.sum(gc.exp(x)), gc.exp(x)])
     assert f.source[f.source.index("@numba"):] == """\
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, nogil=True, no_rewrites=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kernel(x):
     wide_vectors()  # its loops may use 512-bit vectors
     # fused loop over (2500,): %1, %2
@@ -103,7 +103,7 @@ def test_full_sums_in_storing_loops_add_their_terms_apart():
         kernel_chunk(x, exp1, sum2_parts, n, chunks, c)
 """)
     assert f.source[f.source.index("@numba"):] == """\
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, nogil=True, no_rewrites=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kernel_chunk(x_whole, exp1_whole, sum2_parts, n, chunks, c):
     # chunk c of chunks of n elements of the fused loop %1, %2 of kernel
     wide_vectors()  # its loops may use 512-bit vectors
@@ -125,7 +125,7 @@ def kernel_chunk(x_whole, exp1_whole, sum2_parts, n, chunks, c):
     sum2_parts[c] = sum2_chunk
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, nogil=True, no_rewrites=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kernel(x):
     wide_vectors()  # its loops may use 512-bit vectors
     N = x.shape[0]
