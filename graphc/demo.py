@@ -9,9 +9,6 @@ gradient descent with the loss falling, and times it compiled against interprete
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,8 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 import graphc as gc
+from graphc.bench.harness import PAUSE, time_interleaved
 
-TIMING_CALLS = 31  # median of this many calls, after warm-up
+TIMING_ROUNDS, TIMING_SAMPLE = 15, 0.005  # samples of each, and seconds of calls in a sample
 TRAIN_STEPS = 60
 LEARNING_RATE = 1e-3
 RULE = "=" * 78
@@ -137,28 +135,21 @@ def run_example(ex: Example, backend: str, dot_dir: Path | None) -> bool:
     return ok and agree
 
 
-def median_seconds(fns: Sequence[Callable[[], object]], calls: int = TIMING_CALLS) -> list[float]:
-    """The median time of a call of each of ``fns``. The calls alternate between the
-    functions, so a burst of load on a shared machine slows them alike."""
-    for fn in fns:  # warm-up: the first calls may compile or fill caches
-        for _ in range(3):
-            fn()
-    samples: list[list[float]] = [[] for _ in fns]
-    for _ in range(calls):
-        for fn, times in zip(fns, samples):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return [statistics.median(times) for times in samples]
-
-
 def time_w1(ex: Example, backend: str) -> None:
-    """Print the median time of W1's loss and gradients, compiled and interpreted."""
+    """Print the median time of W1's loss and gradients, compiled and interpreted.
+
+    Samples of each alternate, each after a rest (graphc.bench.harness): a call right
+    after a NumPy matrix product shares a core with NumPy's OpenBLAS workers, which
+    spin for about 0.1 s after it, so calls taken in turn, one by one, timed each
+    function with the other's threads still running."""
     compiled = gc.compile(ex.inputs, ex.outputs, backend=backend)
     interpreted = gc.compile(ex.inputs, ex.outputs, backend="interpret")
-    t_c, t_i = median_seconds([lambda: compiled(*ex.values), lambda: interpreted(*ex.values)])
+    times = time_interleaved({"compiled": lambda: compiled(*ex.values), "interpreted": lambda: interpreted(*ex.values)},
+                             rounds=TIMING_ROUNDS, min_time=TIMING_SAMPLE, pause=PAUSE)
+    t_c, t_i = times["compiled"], times["interpreted"]
     print()
-    print(f"timing W1 forward+backward, median of {TIMING_CALLS} calls on this machine:")
+    print(f"timing W1 forward+backward on this machine, median of {TIMING_ROUNDS} samples of "
+          f"{TIMING_SAMPLE * 1e3:.0f} ms each:")
     print(f"  {backend:10} {t_c * 1e3:9.3f} ms")
     print(f"  {'interpret':10} {t_i * 1e3:9.3f} ms")
     print(f"  interpret / {backend} = {t_i / t_c:.2f}x")

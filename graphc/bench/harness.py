@@ -76,7 +76,7 @@ def time_interleaved_samples(
 
 
 def time_interleaved(
-    cases: dict[str, Case], rounds: int = 15, min_time: float = 0.02, warmup: int = 3
+    cases: dict[str, Case], rounds: int = 15, min_time: float = 0.02, warmup: int = 3, pause: float = 0.0
 ) -> dict[str, float]:
     """Median seconds per call of each case.
 
@@ -84,7 +84,7 @@ def time_interleaved(
     ``min_time`` seconds (repeating cheap calls), so noise is shared by all cases.
     The loop's own cost (tens of ns a call, see ``call_overhead``) is included.
     """
-    samples = time_interleaved_samples(cases, rounds, min_time, warmup)
+    samples = time_interleaved_samples(cases, rounds, min_time, warmup, pause)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
