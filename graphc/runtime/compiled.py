@@ -83,11 +83,11 @@ _O3_UNROLL_THRESHOLD = 300
 def _unrolled_as_at_o2() -> Iterator[None]:
     """LLVM unrolls the kernels' loops as at -O2, not -O3, while graphc compiles them.
 
-    At -O3 LLVM unrolls every loop with a small constant trip count outright: W6's
-    2x16x2 pooling window became 64 copies of its body, and its kernel 14,900 lines of
-    optimized LLVM IR. At -O2's threshold it is 7,900 lines, the cold compile 3.6 s
-    instead of 4.3 s (W5: 2.4 s instead of 2.75 s), and no kernel is slower (W6 60 ms a
-    call either way, W5 1.75 ms). The threshold is one of LLVM's process-wide options, so
+    At -O3 LLVM unrolls outright the loops with small constant trip counts that the
+    kernels are full of (windows, pooling, the classes of a loss), and W6's kernel was
+    14,900 lines of optimized LLVM IR. At -O2's threshold it is 7,900 lines, the cold
+    compile 3.6 s instead of 4.3 s (W5: 2.4 s instead of 2.75 s), and no kernel is
+    slower (W6 60 ms a call either way, W5 1.75 ms). The threshold is one of LLVM's process-wide options, so
     it is set with Numba's compiler lock held (no other Numba compile runs meanwhile)
     and put back afterwards to what Numba's optimization level gives."""
     import llvmlite.binding as llvm
