@@ -7,6 +7,7 @@ nothing changed. These tests compile with ``cache=False`` so Numba types every k
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from numba.core import typeinfer
@@ -74,8 +75,6 @@ def test_the_collector_is_off_while_numba_compiles(enabled: bool, monkeypatch: p
 
 
 def _select_loop(trips: int):
-    import numba
-
     @numba.njit
     def select(a, b):
         for i in range(trips):

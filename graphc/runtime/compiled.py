@@ -87,9 +87,10 @@ def _unrolled_as_at_o2() -> Iterator[None]:
     kernels are full of (windows, pooling, the classes of a loss), and W6's kernel was
     14,900 lines of optimized LLVM IR. At -O2's threshold it is 7,900 lines, the cold
     compile 3.6 s instead of 4.3 s (W5: 2.4 s instead of 2.75 s), and no kernel is
-    slower (W6 60 ms a call either way, W5 1.75 ms). The threshold is one of LLVM's process-wide options, so
-    it is set with Numba's compiler lock held (no other Numba compile runs meanwhile)
-    and put back afterwards to what Numba's optimization level gives."""
+    slower (W6 60 ms a call either way, W5 1.75 ms). The threshold is one of LLVM's
+    process-wide options, so it is set with Numba's compiler lock held (no other Numba
+    compile runs meanwhile) and put back afterwards to what Numba's optimization level
+    gives."""
     import llvmlite.binding as llvm
     from numba.core import config
     from numba.core.compiler_lock import global_compiler_lock
